@@ -1,0 +1,138 @@
+"""anxin's one settings class: environment (prefix ``ANXIN_``) over an optional TOML file.
+
+The TOML file is named by ``ANXIN_CONFIG`` (or ``--config``); environment variables win over it.
+Built once by the CLI and passed down; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+# Set by load_settings(config_file=...) for the duration of one Settings() call.
+_CONFIG_FILE: ContextVar[str | None] = ContextVar("anxin_config_file", default=None)
+
+
+class DetectSettings(BaseModel):
+    """Detector tunables; each maps to a keyword argument of a detector in ``detect/``."""
+
+    inactivity_hours: float = Field(12.0, gt=0, description="hours without consumption before an alarm")
+    min_use_l: float = Field(0.0, ge=0, description="a register step at or below this is not use")
+    offline_tolerance: float = Field(2.5, gt=1, description="allowed gap as a multiple of the usual cadence")
+    offline_min_hours: float = Field(1.0, gt=0, description="never call a meter offline sooner than this")
+    offline_default_cadence_hours: float = Field(
+        24.0, gt=0, description="cadence assumed for a meter with too little history"
+    )
+
+
+class MqttUrl(BaseModel):
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANXIN_", env_nested_delimiter="__", extra="forbid")
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_topic: str = "meters/+/readings"
+    mqtt_client_id: str = "anxin-ingest"
+    mqtt_protocol: Literal["3.1.1", "5"] = "5"
+    readings_url: str = "sqlite:///./anxin.db"
+    database_url: str = "sqlite:///./anxin.db"
+    timezone: str = "Asia/Shanghai"
+    max_clock_skew_s: float = Field(300.0, ge=0, description="readings further ahead than this are refused")
+    max_payload_bytes: int = Field(256 * 1024, gt=0)
+    ingest_queue_messages: int = Field(10_000, gt=0, description="messages held in memory before backpressure")
+    detect_tick_s: float = Field(60.0, gt=0)
+    detect_history_days: float = Field(14.0, gt=0, description="history the detector reloads at start")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    detect: DetectSettings = DetectSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources = [init_settings, env_settings]
+        config_file = _CONFIG_FILE.get() or os.environ.get("ANXIN_CONFIG")
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ValueError(f"the config file {config_file!r} does not exist; fix ANXIN_CONFIG or --config")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _check_mqtt_url(cls, value: str) -> str:
+        parse_mqtt_url(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+        return value
+
+    @field_validator("mqtt_topic")
+    @classmethod
+    def _check_topic(cls, value: str) -> str:
+        if not value or "#" in value[:-1] or any(c in value for c in "\0"):
+            raise ValueError(f"ANXIN_MQTT_TOPIC {value!r} is not a valid MQTT subscription filter")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def mqtt(self) -> MqttUrl:
+        return parse_mqtt_url(self.mqtt_url)
+
+
+def parse_mqtt_url(url: str) -> MqttUrl:
+    """Split ``mqtt://[user:pass@]host:port``; the message says what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ValueError(f"ANXIN_MQTT_URL {url!r} must look like mqtt://[user:pass@]host:port")
+    try:
+        port = parts.port or 1883
+    except ValueError as exc:
+        raise ValueError(f"ANXIN_MQTT_URL {url!r} has a bad port") from exc
+    return MqttUrl(
+        host=parts.hostname,
+        port=port,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def load_settings(config_file: str | None = None, **overrides) -> Settings:
+    """Build the settings once; ``config_file`` stands in for ANXIN_CONFIG (used by ``--config``)."""
+    token = _CONFIG_FILE.set(config_file)
+    try:
+        return Settings(**overrides)
+    finally:
+        _CONFIG_FILE.reset(token)

@@ -1,0 +1,167 @@
+"""Alert records and their lifecycle: open, then acknowledged, then resolved.
+
+The detector calls ``sync_episodes`` every tick with the episodes it currently sees; people call
+``acknowledge`` and ``resolve``. One alert exists per episode (meter, kind, started_at), and at
+most one unresolved alert per meter and kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from store.errors import InvalidTransition, NotFound
+from store.models import SEVERITY_RANK, Alert, AlertStatus, Severity
+
+AUTO_RESOLVED_NOTE = "resolved automatically: the condition ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """A condition a detector sees on a meter; ``ended_at`` is None while it lasts."""
+
+    meter_id: str
+    kind: str
+    severity: str
+    started_at: datetime
+    raised_at: datetime
+    ended_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class SyncReport:
+    raised: list[Alert] = field(default_factory=list)
+    escalated: list[Alert] = field(default_factory=list)
+    resolved: list[Alert] = field(default_factory=list)
+
+
+def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], now: datetime) -> SyncReport:
+    """Make the unresolved alerts of ``kind`` match the detector's view.
+
+    ``episodes`` holds every ongoing episode of this kind, plus any that ended since the last sync
+    (those resolve their alert with the detector's ``ended_at``). Alerts whose episode is neither
+    are resolved as of ``now``: their condition ended while nobody was watching.
+    """
+    ongoing: dict[str, Episode] = {}
+    ended: dict[tuple[str, datetime], datetime] = {}
+    for ep in episodes:
+        if ep.ended_at is None:
+            ongoing[ep.meter_id] = ep
+        else:
+            ended[(ep.meter_id, ep.started_at)] = ep.ended_at
+    report = SyncReport()
+    unresolved = session.scalars(select(Alert).where(Alert.kind == kind, Alert.status != AlertStatus.resolved))
+    matched: set[str] = set()
+    for alert in unresolved:
+        ep = ongoing.get(alert.meter_id)
+        if ep is not None and ep.started_at == alert.started_at:
+            matched.add(alert.meter_id)
+            if SEVERITY_RANK[Severity(ep.severity)] > SEVERITY_RANK[Severity(alert.severity)]:
+                alert.severity = ep.severity
+                alert.updated_at = now
+                report.escalated.append(alert)
+            continue
+        alert.status = AlertStatus.resolved
+        alert.ended_at = ended.get((alert.meter_id, alert.started_at), now)
+        alert.resolved_at = now
+        alert.resolution_note = AUTO_RESOLVED_NOTE
+        alert.updated_at = now
+        report.resolved.append(alert)
+    session.flush()  # the unique index allows one unresolved alert per meter and kind
+    for meter_id, ep in ongoing.items():
+        if meter_id in matched:
+            continue
+        existing = session.scalar(
+            select(Alert).where(Alert.meter_id == meter_id, Alert.kind == kind, Alert.started_at == ep.started_at)
+        )
+        if existing is None:
+            alert = Alert(
+                meter_id=meter_id,
+                kind=kind,
+                severity=ep.severity,
+                status=AlertStatus.open,
+                started_at=ep.started_at,
+                raised_at=ep.raised_at,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(alert)
+            report.raised.append(alert)
+        elif SEVERITY_RANK[Severity(ep.severity)] > SEVERITY_RANK[Severity(existing.severity)]:
+            # Someone closed this episode at a lower severity and it has grown worse: reopen it.
+            existing.severity = ep.severity
+            existing.status = AlertStatus.open
+            existing.raised_at = ep.raised_at
+            existing.acknowledged_at = existing.acknowledged_by = None
+            existing.resolved_at = existing.resolved_by = existing.ended_at = None
+            existing.updated_at = now
+            report.escalated.append(existing)
+    session.flush()
+    return report
+
+
+def get_alert(session: Session, alert_id: int) -> Alert:
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound(f"alert {alert_id} does not exist")
+    return alert
+
+
+def list_alerts(
+    session: Session,
+    *,
+    statuses: Sequence[str] | None = None,
+    kind: str | None = None,
+    meter_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Alert], int]:
+    """Alerts matching the filters, newest first, and how many match in all."""
+    query = select(Alert)
+    if statuses:
+        query = query.where(Alert.status.in_(statuses))
+    if kind:
+        query = query.where(Alert.kind == kind)
+    if meter_id:
+        query = query.where(Alert.meter_id == meter_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(query.order_by(Alert.raised_at.desc(), Alert.id.desc()).limit(limit).offset(offset))
+    return list(items), total
+
+
+def acknowledge(session: Session, *, alert_id: int, user_id: int, now: datetime) -> Alert:
+    """Record that a person has seen the alert and is acting on it."""
+    alert = get_alert(session, alert_id)
+    if alert.status == AlertStatus.resolved:
+        raise InvalidTransition(f"alert {alert_id} is already resolved; there is nothing to acknowledge")
+    if alert.status == AlertStatus.open:
+        alert.status = AlertStatus.acknowledged
+        alert.acknowledged_at = now
+        alert.acknowledged_by = user_id
+        alert.updated_at = now
+    return alert
+
+
+def resolve(session: Session, *, alert_id: int, user_id: int, note: str | None, now: datetime) -> Alert:
+    """Close the alert with what the person found."""
+    alert = get_alert(session, alert_id)
+    if alert.status == AlertStatus.resolved:
+        raise InvalidTransition(f"alert {alert_id} is already resolved")
+    alert.status = AlertStatus.resolved
+    alert.resolved_at = now
+    alert.resolved_by = user_id
+    alert.resolution_note = note
+    alert.updated_at = now
+    return alert
+
+
+def unresolved_by_meter(session: Session) -> dict[str, list[Alert]]:
+    """Unresolved alerts grouped by meter: the basis of each meter's state."""
+    by_meter: dict[str, list[Alert]] = {}
+    for alert in session.scalars(select(Alert).where(Alert.status != AlertStatus.resolved)):
+        by_meter.setdefault(alert.meter_id, []).append(alert)
+    return by_meter

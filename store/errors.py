@@ -1,0 +1,21 @@
+"""The store's exception vocabulary; every backend wraps its own errors in these."""
+
+
+class StoreError(Exception):
+    """Base class for every persistence error raised by anxin."""
+
+
+class StoreUnavailable(StoreError):
+    """The backend cannot be reached right now; retry later, nothing was written."""
+
+
+class ConfigError(StoreError):
+    """A store URL or setting is wrong; the message says what to change."""
+
+
+class NotFound(StoreError):
+    """The requested record does not exist."""
+
+
+class InvalidTransition(StoreError):
+    """An alert cannot move to the requested status from the one it is in."""
