@@ -1,0 +1,1 @@
+"""Readings to findings: detectors (scikit-learn estimators), the live monitor, backtests and the simulator."""
