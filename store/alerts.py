@@ -18,6 +18,7 @@ from store.errors import InvalidTransition, NotFound
 from store.models import SEVERITY_RANK, Alert, AlertStatus, Severity
 
 AUTO_RESOLVED_NOTE = "resolved automatically: the condition ended"
+LATE_NOTE = "recorded already resolved: the data showing it arrived after it had ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,22 +38,24 @@ class SyncReport:
     raised: list[Alert] = field(default_factory=list)
     escalated: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
+    recorded: list[Alert] = field(default_factory=list)  # episodes that were over before anyone could see them
 
 
 def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], now: datetime) -> SyncReport:
     """Make the unresolved alerts of ``kind`` match the detector's view.
 
     ``episodes`` holds every ongoing episode of this kind, plus any that ended since the last sync
-    (those resolve their alert with the detector's ``ended_at``). Alerts whose episode is neither
-    are resolved as of ``now``: their condition ended while nobody was watching.
+    (those resolve their alert with the detector's ``ended_at``, or are recorded already resolved
+    if they never had one). Alerts whose episode is neither are resolved as of ``now``: their
+    condition ended while nobody was watching.
     """
     ongoing: dict[str, Episode] = {}
-    ended: dict[tuple[str, datetime], datetime] = {}
+    closed: dict[tuple[str, datetime], Episode] = {}
     for ep in episodes:
         if ep.ended_at is None:
             ongoing[ep.meter_id] = ep
         else:
-            ended[(ep.meter_id, ep.started_at)] = ep.ended_at
+            closed[(ep.meter_id, ep.started_at)] = ep
     report = SyncReport()
     unresolved = session.scalars(select(Alert).where(Alert.kind == kind, Alert.status != AlertStatus.resolved))
     matched: set[str] = set()
@@ -66,7 +69,8 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
                 report.escalated.append(alert)
             continue
         alert.status = AlertStatus.resolved
-        alert.ended_at = ended.get((alert.meter_id, alert.started_at), now)
+        episode_over = closed.get((alert.meter_id, alert.started_at))
+        alert.ended_at = episode_over.ended_at if episode_over else now
         alert.resolved_at = now
         alert.resolution_note = AUTO_RESOLVED_NOTE
         alert.updated_at = now
@@ -77,7 +81,7 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
             continue
         existing = session.scalar(
             select(Alert).where(Alert.meter_id == meter_id, Alert.kind == kind, Alert.started_at == ep.started_at)
-        )
+        )  # a person may have resolved this episode already
         if existing is None:
             alert = Alert(
                 meter_id=meter_id,
@@ -100,8 +104,32 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
             existing.resolved_at = existing.resolved_by = existing.ended_at = None
             existing.updated_at = now
             report.escalated.append(existing)
+    for (meter_id, started_at), episode in closed.items():
+        if not _exists(session, meter_id=meter_id, kind=kind, started_at=started_at):
+            # Its data arrived after it was over (a late batch, or while the detector was down):
+            # keep the record, but there is nobody to call.
+            alert = Alert(
+                meter_id=meter_id,
+                kind=kind,
+                severity=episode.severity,
+                status=AlertStatus.resolved,
+                started_at=started_at,
+                raised_at=episode.raised_at,
+                ended_at=episode.ended_at,
+                created_at=now,
+                updated_at=now,
+                resolved_at=now,
+                resolution_note=LATE_NOTE,
+            )
+            session.add(alert)
+            report.recorded.append(alert)
     session.flush()
     return report
+
+
+def _exists(session: Session, *, meter_id: str, kind: str, started_at: datetime) -> bool:
+    query = select(Alert.id).where(Alert.meter_id == meter_id, Alert.kind == kind, Alert.started_at == started_at)
+    return session.scalar(query) is not None
 
 
 def get_alert(session: Session, alert_id: int) -> Alert:

@@ -58,6 +58,10 @@ class ReadingsStore(Protocol):
         """Readings with start_ms <= ts_ms < end_ms, ordered by meter_id then ts_ms."""
         ...
 
+    def read_meter(self, meter_id: str, *, start_ms: int | None = None, end_ms: int | None = None) -> list[dict]:
+        """One meter's readings oldest first, as dicts with ts_ms, total_l, received_ms and extra."""
+        ...
+
     def changes(self, cursor: int | None, *, received_since_ms: int = 0) -> tuple[pd.DataFrame, int]:
         """Readings stored after ``cursor`` in arrival order, and the cursor to pass next time.
 

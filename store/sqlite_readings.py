@@ -138,7 +138,7 @@ class SqliteReadingsStore:
         sql = f"SELECT meter_id, ts_ms, total_l, received_ms FROM readings {clause} ORDER BY meter_id, ts_ms"
         return self._frame(sql, params)
 
-    def read_extra(self, meter_id: str, start_ms: int | None = None, end_ms: int | None = None) -> list[dict]:
+    def read_meter(self, meter_id: str, *, start_ms: int | None = None, end_ms: int | None = None) -> list[dict]:
         """One meter's readings with their optional payload fields, oldest first."""
         sql = "SELECT ts_ms, total_l, received_ms, extra FROM readings WHERE meter_id = ?"
         params: list = [meter_id]

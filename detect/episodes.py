@@ -1,0 +1,48 @@
+"""The episode frame every detector returns: one row per condition on one meter.
+
+Columns: meter_id, kind, severity, started_ms (when the condition began, data time),
+raised_ms (when the evidence for it had arrived), ended_ms (when the evidence that it was
+over arrived; <NA> while it lasts). Times are epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+EPISODE_COLUMNS = ["meter_id", "kind", "severity", "started_ms", "raised_ms", "ended_ms"]
+
+
+def make_episodes(
+    meter_id, *, kind: str, severity: str, started_ms, raised_ms, ended_ms=None
+) -> pd.DataFrame:
+    """An episode frame from array-likes; ``ended_ms=None`` marks them all ongoing."""
+    meter_id = np.asarray(meter_id, dtype=object)
+    n = len(meter_id)
+    ended = pd.array([pd.NA] * n if ended_ms is None else np.asarray(ended_ms, dtype="int64"), dtype="Int64")
+    return pd.DataFrame(
+        {
+            "meter_id": meter_id,
+            "kind": np.full(n, kind, dtype=object),
+            "severity": np.full(n, severity, dtype=object),
+            "started_ms": np.asarray(started_ms, dtype="int64"),
+            "raised_ms": np.asarray(raised_ms, dtype="int64"),
+            "ended_ms": ended,
+        }
+    )
+
+
+def empty_episodes() -> pd.DataFrame:
+    return make_episodes([], kind="", severity="", started_ms=[], raised_ms=[])
+
+
+def concat_episodes(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_episodes()
+    return pd.concat(frames, ignore_index=True)[EPISODE_COLUMNS]
+
+
+def sort_readings(readings: pd.DataFrame) -> pd.DataFrame:
+    """Readings in the order a detector consumes them: by meter, then arrival, then data time."""
+    return readings.sort_values(["meter_id", "received_ms", "ts_ms"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,64 @@
+"""Meter offline: judged by each meter's own upload rhythm, never confused with a still household."""
+
+import pandas as pd
+import pytest
+
+from detect.inactivity import InactivityDetector
+from detect.offline import OfflineDetector
+from tests.detect.readings import H, frame, hourly
+
+
+def run(readings, until_h, **params):
+    episodes, _ = OfflineDetector(**params).fit().step(readings, None, until_ms=int(until_h * H))
+    return episodes
+
+
+def test_hourly_meter_that_stops_is_offline_after_tolerance_times_its_cadence():
+    readings = frame(hourly("m1", list(range(10))))  # last upload at hour 9
+    episodes = run(readings, until_h=20)
+    assert episodes["started_ms"].tolist() == [9 * H]
+    assert episodes["raised_ms"].tolist() == [int(11.5 * H)]  # 2.5 x 1 h
+    assert pd.isna(episodes["ended_ms"].iloc[0])
+    assert run(readings, until_h=11).empty
+
+
+def test_daily_batch_meter_is_judged_by_its_daily_rhythm():
+    # 24 readings a day, uploaded together once a day at 01:00.
+    rows = [("m1", day * 24 + h, day * 100 + h, day * 24 + 25) for day in range(5) for h in range(24)]
+    readings = frame(rows)
+    assert run(readings, until_h=4 * 24 + 25 + 40).empty  # 40 h after the last upload: fine
+    late = run(readings, until_h=4 * 24 + 25 + 61)
+    assert late["raised_ms"].tolist() == [int((4 * 24 + 25 + 60) * H)]
+
+
+def test_gap_that_ended_is_a_closed_episode():
+    rows = hourly("m1", list(range(6))) + hourly("m1", [10, 11], start_h=12)
+    episodes = run(frame(rows), until_h=13)
+    assert episodes[["started_ms", "raised_ms"]].values.tolist() == [[5 * H, int(7.5 * H)]]
+    assert episodes["ended_ms"].tolist() == [12 * H]
+
+
+def test_minimum_silence_for_fast_meters():
+    rows = [("m1", i / 4, i) for i in range(20)]  # every 15 min
+    assert run(frame(rows), until_h=19 / 4 + 0.9).empty  # 2.5 x 15 min < 1 h floor
+    assert len(run(frame(rows), until_h=19 / 4 + 1.1)) == 1
+
+
+def test_new_meter_uses_the_default_cadence():
+    readings = frame([("m1", 0, 1)])
+    assert run(readings, until_h=59).empty
+    assert len(run(readings, until_h=61)) == 1
+
+
+def test_a_dead_meter_raises_offline_and_never_inactivity():
+    readings = frame(hourly("m1", [0, 3, 5, 8]))  # used water, then the meter died
+    offline = run(readings, until_h=30)
+    inactivity, _ = InactivityDetector().fit().step(readings, None, until_ms=30 * H)
+    assert len(offline) == 1
+    assert inactivity.empty
+
+
+@pytest.mark.parametrize("params", [{"tolerance": 1}, {"min_hours": 0}, {"window": 0}, {"window": 2.5}])
+def test_bad_parameters_are_refused_at_fit(params):
+    with pytest.raises(ValueError):
+        OfflineDetector(**params).fit()
