@@ -97,3 +97,4 @@ def test_late_old_reading_in_a_later_tick_does_not_move_the_state():
     second, _ = detector.step(late, carry, until_ms=15 * H)
     assert second["started_ms"].tolist() == [1 * H]
     assert second["raised_ms"].tolist() == first["raised_ms"].tolist() == [13 * H]
+    assert second["ended_ms"].isna().all()  # still silent: the old reading is no evidence of use
