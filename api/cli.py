@@ -1,0 +1,291 @@
+"""The ``anxin`` command line: one entry point for the ingester, the detector, the API and the tools."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from api.settings import Settings, load_settings
+from store.models import Role
+
+app = typer.Typer(help="anxin (安心): watches over elderly people who live alone, through their water meters.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+users_app = typer.Typer(help="Manage API users and their tokens.", no_args_is_help=True)
+db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(db_app, name="db")
+
+ConfigOption = Annotated[
+    str | None, typer.Option("--config", help="TOML settings file (instead of ANXIN_CONFIG).", show_default=False)
+]
+HostOption = Annotated[str | None, typer.Option("--host", help="Address the API listens on.")]
+PortOption = Annotated[int | None, typer.Option("--port", help="Port the API listens on.")]
+
+
+def settings_or_exit(config: str | None = None, **overrides) -> Settings:
+    """Load the settings, or say what is wrong with them and exit with status 2."""
+    try:
+        return load_settings(config, **{k: v for k, v in overrides.items() if v is not None})
+    except (ValidationError, ValueError) as exc:
+        typer.echo(f"anxin: bad settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@app.command()
+def ingest(config: ConfigOption = None) -> None:
+    """Read meter messages from MQTT, validate them and store them."""
+    from api.wiring import Background, Stores, build_ingester, start_ingester
+
+    settings = settings_or_exit(config)
+    setup_logging()
+    stores = Stores(settings)
+    background = Background()
+    start_ingester(background, *build_ingester(settings, stores))
+    _wait_for_signal(background)
+    stores.close()
+
+
+@app.command()
+def detect(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
+) -> None:
+    """Run the detectors on a tick over the stored readings and keep the alerts up to date."""
+    from api.wiring import Background, Stores, build_monitor, start_detector
+
+    settings = settings_or_exit(config)
+    setup_logging()
+    stores = Stores(settings)
+    monitor = build_monitor(settings, stores)
+    if once:
+        monitor.tick()
+    else:
+        background = Background()
+        start_detector(background, monitor, settings.detect_tick_s)
+        _wait_for_signal(background)
+    stores.close()
+
+
+@app.command()
+def api(host: HostOption = None, port: PortOption = None, config: ConfigOption = None) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    from api.wiring import Stores
+
+    settings = settings_or_exit(config, api_host=host, api_port=port)
+    setup_logging()
+    stores = Stores(settings)
+    _serve(settings, stores)
+    stores.close()
+
+
+@app.command()
+def run(host: HostOption = None, port: PortOption = None, config: ConfigOption = None) -> None:
+    """Run the ingester, the detector and the API in one process, for a small site."""
+    from api.wiring import Background, Stores, build_ingester, build_monitor, start_detector, start_ingester
+
+    settings = settings_or_exit(config, api_host=host, api_port=port)
+    setup_logging()
+    stores = Stores(settings)
+    background = Background()
+    start_ingester(background, *build_ingester(settings, stores))
+    start_detector(background, build_monitor(settings, stores), settings.detect_tick_s)
+    try:
+        _serve(settings, stores)
+    finally:
+        background.shutdown()
+        stores.close()
+
+
+@app.command()
+def backtest(
+    readings: Annotated[Path, typer.Option("--readings", help="Readings CSV: meter_id,ts,total_l[,received_at].")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the alerts CSV.")],
+    timezone: Annotated[str | None, typer.Option("--timezone", help="Offset used in the output times.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Replay a readings CSV through the live detectors, in data time, without look-ahead."""
+    from api.wiring import build_detectors
+    from detect.backtest import backtest as run_backtest
+    from detect.backtest import write_alerts_csv
+    from detect.csvio import CsvFormatError, read_readings_csv
+
+    settings = settings_or_exit(config, timezone=timezone)
+    try:
+        frame = read_readings_csv(readings)
+    except (CsvFormatError, FileNotFoundError) as exc:
+        typer.echo(f"anxin backtest: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    episodes = run_backtest(frame, build_detectors(settings.detect))
+    write_alerts_csv(episodes, out, settings.timezone)
+    counts = episodes["kind"].value_counts().to_dict()
+    typer.echo(f"{len(frame)} readings of {frame['meter_id'].nunique()} meters -> {len(episodes)} alerts {counts}: {out}")
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path | None, typer.Option("--out", help="Write the readings CSV here.")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Write the incidents CSV here.")] = None,
+    publish: Annotated[bool, typer.Option("--publish", help="Publish to MQTT (ANXIN_MQTT_URL).")] = False,
+    households: Annotated[int, typer.Option(help="How many households.")] = 20,
+    days: Annotated[float, typer.Option(help="Length of the simulation in days.")] = 7.0,
+    start: Annotated[str | None, typer.Option(help="ISO 8601 start; default: --days before now.")] = None,
+    cadence_s: Annotated[int, typer.Option("--cadence-s", help="Seconds between readings.")] = 900,
+    upload_every_s: Annotated[int | None, typer.Option("--upload-every-s", help="Batch uploads every N s.")] = None,
+    incident: Annotated[list[str] | None, typer.Option(
+        "--incident", help="KIND:METER:START_H[:DURATION_H], hours after the start; KIND is still, "
+        "still_drip, dead_meter or tap_running. Repeatable.")] = None,
+    speed: Annotated[float, typer.Option(help="With --publish: how much faster than real time to replay the past.")] = 600.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    config: ConfigOption = None,
+) -> None:
+    """Simulate elderly single-person households: write a readings CSV, or publish over MQTT."""
+    import pandas as pd
+
+    from detect.csvio import write_readings_csv
+    from detect.simulate import Incident
+    from detect.simulate import simulate as run_simulation
+
+    settings = settings_or_exit(config)
+    if not (out or publish):
+        typer.echo("anxin simulate: say where the readings go: --out FILE.csv and/or --publish", err=True)
+        raise typer.Exit(2)
+    begin = pd.Timestamp(start) if start else pd.Timestamp.now(tz=UTC).floor("min") - pd.Timedelta(days=days)
+    if begin.tzinfo is None:
+        typer.echo("anxin simulate: --start needs an offset, e.g. 2026-11-01T00:00:00+08:00", err=True)
+        raise typer.Exit(2)
+    try:
+        incidents = [_parse_incident(text, begin, Incident) for text in incident or []]
+        sim = run_simulation(households=households, start=begin, days=days, cadence_s=cadence_s,
+                             upload_every_s=upload_every_s, incidents=incidents, random_state=seed,
+                             timezone=settings.timezone)
+    except ValueError as exc:
+        typer.echo(f"anxin simulate: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if out:
+        write_readings_csv(sim.readings, out, settings.timezone)
+        typer.echo(f"wrote {len(sim.readings)} readings of {households} households to {out}")
+    if labels:
+        sim.incidents.to_csv(labels, index=False)
+    if publish:
+        setup_logging()
+        _publish(settings, sim.readings, int(begin.timestamp() * 1000), speed)
+
+
+def _parse_incident(text: str, begin, incident_cls):
+    import pandas as pd
+
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise ValueError(f"--incident {text!r} must be KIND:METER:START_H[:DURATION_H]")
+    kind, meter, start_h = parts[:3]
+    duration = pd.Timedelta(hours=float(parts[3])) if len(parts) == 4 else None
+    return incident_cls(meter_id=meter, kind=kind, start=begin + pd.Timedelta(hours=float(start_h)),
+                        duration=duration)
+
+
+def _publish(settings: Settings, readings, start_ms: int, speed: float) -> None:
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from ingest.publish import ReplayClock, publish_readings
+
+    target = settings.mqtt
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"anxin-simulator-{start_ms}",
+                         protocol=mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311)
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    client.connect(target.host, target.port)
+    client.loop_start()
+    stop = threading.Event()
+    try:
+        sent = publish_readings(readings, client=client, clock=ReplayClock(start_ms, speed), stop=stop,
+                                timezone=settings.timezone)
+        typer.echo(f"published {sent} messages")
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@app.command()
+def demo(
+    mqtt_url: Annotated[str | None, typer.Option("--mqtt-url", help="Use this broker instead of an embedded one.")] = None,
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port")] = 8000,
+    households: Annotated[int, typer.Option(help="How many simulated households.")] = 12,
+    speed: Annotated[float, typer.Option(help="Replay speed of the simulated past.")] = 600.0,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Where the demo keeps its SQLite file.")] = Path("demo-data"),
+) -> None:
+    """Everything on one machine: broker, simulator, ingester, detector and API, on SQLite."""
+    from api.demo import run_demo
+
+    setup_logging()
+    run_demo(mqtt_url=mqtt_url, host=host, port=port, households=households, speed=speed, data_dir=data_dir)
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Argument(help="The user's name.")],
+    role: Annotated[Role, typer.Option("--role", help="What the user may do.")],
+    config: ConfigOption = None,
+) -> None:
+    """Create a user; the token is printed once, as the last line, and only its hash is stored."""
+    from store.db import Database
+    from store.users import UserExists, create_user
+
+    settings = settings_or_exit(config)
+    db = Database(settings.database_url)
+    db.migrate()
+    try:
+        with db.session() as session:
+            user, token = create_user(session, name=name, role=role, now=datetime.now(UTC))
+    except UserExists as exc:
+        typer.echo(f"anxin users create: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created {role.value} {name!r} (id {user.id}); keep this token, it is not shown again:")
+    typer.echo(token)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Migrate the database to the newest schema."""
+    from store.db import Database
+
+    Database(settings_or_exit(config).database_url).migrate()
+    typer.echo("database is at the newest schema")
+
+
+def _serve(settings: Settings, stores) -> None:
+    import uvicorn
+
+    from api.app import create_app
+
+    application = create_app(settings=settings, db=stores.db, readings=stores.readings)
+    uvicorn.run(application, host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+def _wait_for_signal(background) -> None:
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: background.stop.set())
+    while not background.stop.wait(1.0):
+        pass
+    background.shutdown()
+
+
+def main() -> None:
+    app()

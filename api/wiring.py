@@ -1,0 +1,137 @@
+"""Builds the running parts (ingester, detector, API) from the settings: the composition root.
+
+This is the one module outside ``ingest/`` that imports it, so that ``anxin run`` and
+``anxin demo`` can start the ingester beside the detector and the API.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from api.settings import DetectSettings, Settings
+from detect.inactivity import InactivityDetector
+from detect.monitor import Monitor
+from detect.offline import OfflineDetector
+from ingest.mqtt import MqttOptions, MqttSource, make_client
+from ingest.payload import PayloadRules
+from ingest.service import Ingester
+from store.db import Database
+from store.dead_letters import Rejection, add_dead_letters
+from store.readings import ReadingsStore, open_readings_store
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_detectors(params: DetectSettings) -> list:
+    """The detectors live and in backtests, fitted with the configured thresholds."""
+    return [
+        InactivityDetector(ceiling_h=params.inactivity_hours, min_use_l=params.min_use_l).fit(),
+        OfflineDetector(
+            tolerance=params.offline_tolerance,
+            min_hours=params.offline_min_hours,
+            default_cadence_h=params.offline_default_cadence_hours,
+        ).fit(),
+    ]
+
+
+class Stores:
+    """The database (alerts, users, dead letters) and the readings store, opened once."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.db = Database(settings.database_url)
+        self.db.migrate()
+        self.readings: ReadingsStore = open_readings_store(settings.readings_url)
+
+    def close(self) -> None:
+        self.readings.close()
+        self.db.dispose()
+
+
+def build_ingester(
+    settings: Settings, stores: Stores, *, client_factory: Callable = make_client, clock: Callable = utc_now
+) -> tuple[MqttSource, Ingester]:
+    mqtt = settings.mqtt
+    source = MqttSource(
+        MqttOptions(
+            host=mqtt.host,
+            port=mqtt.port,
+            topic=settings.mqtt_topic,
+            client_id=settings.mqtt_client_id,
+            protocol=settings.mqtt_protocol,
+            username=mqtt.username,
+            password=mqtt.password,
+        ),
+        client_factory=client_factory,
+        max_queued=settings.ingest_queue_messages,
+    )
+
+    def dead_letter(rejections: Sequence[Rejection]) -> None:
+        with stores.db.session() as session:
+            add_dead_letters(session, rejections)
+
+    ingester = Ingester(
+        source=source,
+        readings=stores.readings,
+        dead_letters=dead_letter,
+        rules=PayloadRules(max_payload_bytes=settings.max_payload_bytes, max_clock_skew_s=settings.max_clock_skew_s),
+        clock=clock,
+    )
+    return source, ingester
+
+
+def build_monitor(settings: Settings, stores: Stores, *, clock: Callable = utc_now) -> Monitor:
+    return Monitor(
+        detectors=build_detectors(settings.detect),
+        readings=stores.readings,
+        db=stores.db,
+        history_ms=int(settings.detect_history_days * 86_400_000),
+        clock=clock,
+    )
+
+
+class Background:
+    """Runs the ingester and the detector in threads that stop together."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        thread = threading.Thread(target=self._guard, args=(name, target), name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _guard(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        try:
+            target(self.stop)
+        except Exception:
+            log.exception("%s stopped on an unexpected error; stopping anxin", name)
+            self.stop.set()
+
+    def shutdown(self, timeout_s: float = 10.0) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout_s)
+
+
+def start_ingester(background: Background, source: MqttSource, ingester: Ingester) -> None:
+    source.start()
+
+    def run(stop: threading.Event) -> None:
+        try:
+            ingester.run(stop)
+        finally:
+            source.stop()
+
+    background.start("ingester", run)
+
+
+def start_detector(background: Background, monitor: Monitor, tick_s: float) -> None:
+    background.start("detector", lambda stop: monitor.run(stop, tick_s))
