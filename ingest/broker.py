@@ -49,3 +49,12 @@ class EmbeddedBroker:
             return
         self._started.set()
         self._loop.run_forever()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

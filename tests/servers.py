@@ -12,7 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# Trust-auth servers (CI) ignore the password; tests/services.sh sets it on a fresh install.
+POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
@@ -81,7 +82,7 @@ def create_postgres_database() -> str:
     with engine.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     engine.dispose()
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+    return f"postgresql://postgres:postgres@127.0.0.1:5432/{name}"
 
 
 def drop_postgres_database(url: str) -> None:

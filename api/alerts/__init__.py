@@ -1,0 +1,1 @@
+"""Alerts: list them, look at one, acknowledge and resolve it."""

@@ -1,0 +1,70 @@
+"""The FastAPI application: ``create_app`` wires settings, stores and routers together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from api import errors, health
+from api.alerts.views import router as alerts_router
+from api.dead_letters.views import router as dead_letters_router
+from api.deps import get_current_user
+from api.meters.views import router as meters_router
+from api.settings import Settings
+from store.db import Database
+from store.readings import ReadingsStore
+
+API_PREFIX = "/api/v1"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _version() -> str:
+    try:
+        return version("anxin")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(
+    *,
+    settings: Settings,
+    db: Database,
+    readings: ReadingsStore,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """The API over ``db`` and ``readings``; the caller owns both and closes them."""
+    app = FastAPI(
+        title="anxin",
+        version=_version(),
+        description=(
+            "Alerts about elderly people living alone, raised from their water meters. Every route under "
+            f"{API_PREFIX} needs `Authorization: Bearer <token>`; tokens come from `anxin users create`. "
+            f"Times carry the site's UTC offset ({settings.timezone})."
+        ),
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.readings = readings
+    app.state.clock = clock
+    errors.install(app)
+
+    v1 = APIRouter(
+        prefix=API_PREFIX,
+        dependencies=[Depends(get_current_user)],
+        responses=errors.responses(401, 422, 503),
+    )
+    v1.include_router(alerts_router)
+    v1.include_router(meters_router)
+    v1.include_router(dead_letters_router)
+    app.include_router(health.router)
+    app.include_router(v1)
+    return app

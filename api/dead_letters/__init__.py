@@ -1,0 +1,1 @@
+"""Dead letters: payloads the ingester refused, for whoever fixes the meters or the gateway."""

@@ -1,0 +1,108 @@
+"""Request dependencies, each declared once as an ``Annotated`` alias.
+
+Views take these aliases as parameters; tests replace the functions behind them with
+``app.dependency_overrides[get_session] = ...`` and the like.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from api.settings import Settings
+from store.db import Database
+from store.models import Role, User
+from store.readings import ReadingsStore
+from store.users import user_for_token
+
+MAX_PAGE = 1000
+
+HOW_TO_GET_A_TOKEN = (
+    "send 'Authorization: Bearer <token>'; an administrator creates a user and its token with "
+    "`anxin users create NAME --role " + "|".join(r.value for r in Role) + "`"
+)
+
+_bearer = HTTPBearer(auto_error=False, description="The token printed by `anxin users create`.")
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db
+
+
+def get_readings(request: Request) -> ReadingsStore:
+    return request.app.state.readings
+
+
+def get_now(request: Request) -> datetime:
+    """The current time from the app's clock, once per request."""
+    now = request.app.state.clock()
+    if now.tzinfo is None:
+        raise RuntimeError("the app's clock returned a naive datetime; it must return an aware one")
+    return now
+
+
+def get_timezone(settings: Annotated[Settings, Depends(get_settings)]) -> ZoneInfo:
+    return settings.tz
+
+
+def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
+    """One session per request; it commits when the view returns, before the response is sent."""
+    with db.session() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+ReadingsDep = Annotated[ReadingsStore, Depends(get_readings)]
+NowDep = Annotated[datetime, Depends(get_now)]
+TimezoneDep = Annotated[ZoneInfo, Depends(get_timezone)]
+# scope="function": commit (or roll back) before the response goes out, so a client never sees
+# 200 for a change that failed to commit.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_current_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The user whose bearer token came with the request; 401 otherwise."""
+    if credentials is None:
+        raise HTTPException(401, f"a token is required: {HOW_TO_GET_A_TOKEN}", {"WWW-Authenticate": "Bearer"})
+    user = user_for_token(session, credentials.credentials)
+    if user is None:
+        raise HTTPException(
+            401,
+            f"this token is not known (revoked or mistyped): {HOW_TO_GET_A_TOKEN}",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    limit: int
+    offset: int
+
+
+def get_page(
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"items per page, at most {MAX_PAGE}")] = 100,
+    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+PageDep = Annotated[PageParams, Depends(get_page)]

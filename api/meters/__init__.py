@@ -1,0 +1,1 @@
+"""Meters: their state derived from unresolved alerts, and their readings."""

@@ -1,0 +1,123 @@
+"""Each meter's state, derived from its unresolved alerts, and a window of its readings."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.errors import InvalidRequest
+from api.timefmt import from_ms, to_ms
+from store.alerts import unresolved_by_meter
+from store.errors import NotFound
+from store.models import Alert, AlertKind
+from store.readings import ReadingsStore
+
+DEFAULT_WINDOW = timedelta(days=7)
+MAX_WINDOW = timedelta(days=31)
+
+
+class MeterState(enum.StrEnum):
+    ok = "ok"
+    inactive = "inactive"  # an unresolved inactivity alert: nobody has used water
+    offline = "offline"  # an unresolved meter_offline alert: the meter is silent (wins over inactive)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterSummary:
+    meter_id: str
+    state: MeterState
+    last_ts: datetime
+    last_total_l: float
+    last_received_at: datetime
+    open_alerts: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingRecord:
+    ts: datetime
+    total_l: float
+    received_at: datetime
+    extra: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingWindow:
+    meter_id: str
+    start: datetime
+    end: datetime
+    items: list[ReadingRecord]
+
+
+def state_of(alerts: list[Alert]) -> MeterState:
+    """offline if any unresolved alert says so, else inactive if one says so, else ok."""
+    kinds = {a.kind for a in alerts}
+    if AlertKind.meter_offline in kinds:
+        return MeterState.offline
+    if AlertKind.inactivity in kinds:
+        return MeterState.inactive
+    return MeterState.ok
+
+
+def list_meters(
+    session: Session, *, readings: ReadingsStore, limit: int = 100, offset: int = 0
+) -> tuple[list[MeterSummary], int]:
+    """Every meter that has sent a reading, by meter_id, and how many there are."""
+    latest = readings.latest().sort_values("meter_id", kind="stable")
+    page = latest.iloc[offset : offset + limit]
+    unresolved = unresolved_by_meter(session) if len(page) else {}
+    items = []
+    for row in page.itertuples(index=False):
+        alerts = unresolved.get(row.meter_id, [])
+        items.append(
+            MeterSummary(
+                meter_id=row.meter_id,
+                state=state_of(alerts),
+                last_ts=from_ms(row.ts_ms),
+                last_total_l=float(row.total_l),
+                last_received_at=from_ms(row.received_ms),
+                open_alerts=sorted(a.id for a in alerts),
+            )
+        )
+    return items, len(latest)
+
+
+def _show(when: datetime) -> str:
+    return when.isoformat(timespec="seconds")
+
+
+def read_window(
+    *,
+    readings: ReadingsStore,
+    meter_id: str,
+    start: datetime | None,
+    end: datetime | None,
+    now: datetime,
+) -> ReadingWindow:
+    """One meter's readings with start <= ts < end, oldest first.
+
+    ``end`` defaults to ``now`` and ``start`` to seven days before ``end``; a window may span at
+    most 31 days. Raises NotFound if the meter has never sent a reading.
+    """
+    end = now if end is None else end
+    start = end - DEFAULT_WINDOW if start is None else start
+    if start >= end:
+        raise InvalidRequest(f"start ({_show(start)}) must be before end ({_show(end)})")
+    if end - start > MAX_WINDOW:
+        raise InvalidRequest(
+            f"the window from {_show(start)} to {_show(end)} spans {(end - start) / timedelta(days=1):.1f} days; "
+            f"ask for at most {MAX_WINDOW.days} days at a time, giving both start and end"
+        )
+    rows = readings.read_meter(meter_id, start_ms=to_ms(start), end_ms=to_ms(end))
+    if not rows and meter_id not in set(readings.latest()["meter_id"]):
+        raise NotFound(f"meter {meter_id!r} has never sent a reading; GET /api/v1/meters lists the known meters")
+    items = [
+        ReadingRecord(
+            ts=from_ms(r["ts_ms"]), total_l=float(r["total_l"]), received_at=from_ms(r["received_ms"]), extra=r["extra"]
+        )
+        for r in rows
+    ]
+    return ReadingWindow(meter_id=meter_id, start=start, end=end, items=items)

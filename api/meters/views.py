@@ -1,0 +1,55 @@
+"""Meter routes: thin views over ``api.meters.service``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from api.deps import NowDep, PageDep, ReadingsDep, SessionDep, TimezoneDep
+from api.errors import responses
+from api.meters import service
+from api.meters.schemas import MeterPage, MeterRead, ReadingList
+
+router = APIRouter(prefix="/meters", tags=["meters"])
+
+
+def _require_offset(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise PydanticCustomError(
+            "naive_datetime",
+            "give the time with its UTC offset, e.g. 2026-11-22T13:00:00+08:00 or 2026-11-22T05:00:00Z",
+        )
+    return value
+
+
+def _window_edge(description: str) -> object:
+    return Query(description=description + "; ISO 8601 with a UTC offset, e.g. 2026-11-22T13:00:00+08:00")
+
+
+Start = Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("inclusive; default: end - 7 days")]
+End = Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("exclusive; default: now")]
+
+
+@router.get("", response_model=MeterPage, summary="Meters and their state, by meter_id")
+def list_meters(session: SessionDep, readings: ReadingsDep, tz: TimezoneDep, page: PageDep) -> MeterPage:
+    meters, total = service.list_meters(session, readings=readings, limit=page.limit, offset=page.offset)
+    return MeterPage(
+        items=[MeterRead.build(m, tz=tz) for m in meters], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.get(
+    "/{meter_id}/readings",
+    response_model=ReadingList,
+    responses=responses(404),
+    summary="A meter's readings in a window of at most 31 days, oldest first",
+)
+def read_meter(
+    meter_id: str, readings: ReadingsDep, now: NowDep, tz: TimezoneDep, start: Start = None, end: End = None
+) -> ReadingList:
+    window = service.read_window(readings=readings, meter_id=meter_id, start=start, end=end, now=now)
+    return ReadingList.build(window, tz=tz)

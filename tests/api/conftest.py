@@ -1,0 +1,81 @@
+"""Fixtures for API tests: the app over a real database and readings store, users, alerts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.app import create_app
+from api.settings import Settings
+from store.alerts import Episode, sync_episodes
+from store.db import Database
+from store.models import Alert, AlertKind, Role
+from store.users import create_user
+
+# 13:00 in Shanghai; the app's clock stands still here.
+NOW = datetime(2026, 11, 22, 5, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(timezone="Asia/Shanghai")
+
+
+@pytest.fixture
+def client(settings, database, readings_store) -> Iterator[TestClient]:
+    app = create_app(settings=settings, db=database, readings=readings_store, clock=lambda: NOW)
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def token_for(database) -> Callable[[Role], dict[str, str]]:
+    """Create a user with a role and return the headers that authenticate as it."""
+
+    def make(role: Role, name: str | None = None) -> dict[str, str]:
+        with database.session() as session:
+            _, token = create_user(session, name=name or f"{role}-user", role=role, now=NOW - 30 * 24 * HOUR)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+def admin(token_for) -> dict[str, str]:
+    return token_for(Role.admin, "ada")
+
+
+@pytest.fixture
+def raise_alerts(database) -> Callable[..., list[int]]:
+    """Raise alerts of one kind the way the detector does; returns their ids in the given order.
+
+    Like the detector, pass every ongoing episode of the kind at once: a later call resolves the
+    alerts of that kind whose episode it does not repeat.
+    """
+
+    def raise_(kind: AlertKind, *episodes: Episode, now: datetime = NOW) -> list[int]:
+        with database.session() as session:
+            sync_episodes(session, kind=kind, episodes=episodes, now=now)
+            ids = []
+            for ep in episodes:
+                ids.append(
+                    session.scalars(
+                        select(Alert.id).where(
+                            Alert.meter_id == ep.meter_id, Alert.kind == kind, Alert.started_at == ep.started_at
+                        )
+                    ).one()
+                )
+        return ids
+
+    return raise_
+
+
+def episode(meter_id: str, kind: AlertKind, *, hours_ago: float, severity: str = "alarm") -> Episode:
+    """An ongoing episode that began ``hours_ago`` and was raised an hour later."""
+    started = NOW - timedelta(hours=hours_ago)
+    return Episode(meter_id=meter_id, kind=kind, severity=severity, started_at=started, raised_at=started + HOUR)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the tests need from Debian's packages: Mosquitto (tests start their own brokers)
+# and a PostgreSQL server on 127.0.0.1:5432 (tests create and drop their own databases in it).
+set -euo pipefail
+
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+updated=no
+install() {
+    [ "$updated" = yes ] || { sudo_ apt-get update -q; updated=yes; }
+    sudo_ env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
+}
+
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || install mosquitto
+
+pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
+if ! pg_ready; then
+    command -v pg_lsclusters >/dev/null || install postgresql
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    sudo_ pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 30); do pg_ready && break; sleep 1; done
+    # A fresh install refuses passwordless TCP logins: give the postgres role the password the
+    # tests use (a server configured for trust, as on the CI machines, ignores it).
+    sudo_ runuser -u postgres -- psql -q -c "ALTER USER postgres PASSWORD 'postgres'" || true
+fi
+pg_ready || { echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1; }
