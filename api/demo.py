@@ -131,6 +131,7 @@ anxin demo is running: {households} simulated households, replaying the last 14 
   open alerts  curl -s -H 'Authorization: Bearer {token}' '{base}/api/v1/alerts?status=open'
   meters       curl -s -H 'Authorization: Bearer {token}' {base}/api/v1/meters
 Household {STILL_METER} went still 13 hours ago: its inactivity alert appears in about 90 seconds.
-Meter {DEAD_METER} died 11 hours ago: it is reported offline to the property manager within its allowed gap.
+Meter {DEAD_METER} died 11 hours ago in the replay: it is reported offline to the property manager once
+its silence exceeds the allowed gap (at least an hour of real time after its last upload).
 Press Ctrl+C to stop.
 """

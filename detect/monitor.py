@@ -83,9 +83,11 @@ class Monitor:
         self._cursor = cursor
         for kind, report in reports.items():
             for alert in report.raised:
-                log.info("alert raised", extra={"kind": kind, "meter_id": alert.meter_id, "status": alert.status})
+                log.info("raised %s alert %s on meter %s", kind, alert.id, alert.meter_id)
+            for alert in report.escalated:
+                log.info("escalated %s alert %s on meter %s to %s", kind, alert.id, alert.meter_id, alert.severity)
             for alert in report.resolved:
-                log.info("alert resolved", extra={"kind": kind, "meter_id": alert.meter_id})
+                log.info("resolved %s alert %s on meter %s: condition ended", kind, alert.id, alert.meter_id)
         return reports
 
     def run(self, stop: threading.Event, tick_s: float) -> None:

@@ -11,6 +11,7 @@ install() {
 }
 
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || install mosquitto
+command -v mosquitto_pub >/dev/null || install mosquitto-clients
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if ! pg_ready; then
