@@ -28,8 +28,12 @@ def to_iso(ms: pd.Series | np.ndarray, timezone: str) -> pd.Series:
 
     >>> to_iso(np.array([0, 1_500, np.nan]), "Asia/Shanghai").tolist()
     ['1970-01-01T08:00:00+08:00', '1970-01-01T08:00:01.500+08:00', '']
+    >>> to_iso(np.array([]), "UTC").tolist()
+    []
     """
     values = pd.Series(np.asarray(ms, dtype="float64"))
+    if values.empty:
+        return pd.Series([], dtype=object)
     missing = values.isna().to_numpy()
     whole = values.fillna(0).round().astype("int64")
     utc = pd.to_datetime(whole, unit="ms", utc=True)

@@ -204,7 +204,9 @@ def _routine_events(rng: np.random.Generator, midnight_ms: np.ndarray) -> _Event
     wake = np.clip(wake_mu + rng.normal(0, 0.25, n), 4.5, 8.5)
     bed = np.clip(bed_mu + rng.normal(0, 0.35, n), 20.0, 24.0)
     out = rng.random(n) < out_p
-    out_from, out_until = u(8.25, 8.75, n), u(16.5, 17.5, n)
+    # Most days out end in the afternoon; one in five runs into the evening (family, a trip).
+    out_from = u(8.25, 8.75, n)
+    out_until = np.where(rng.random(n) < 0.2, u(19.5, 22.0, n), u(16.5, 17.5, n))
     lunch, dinner = u(10.75, 11.75, n), u(16.75, 18.25, n)
 
     starts, ends, rates = [], [], []
@@ -252,7 +254,28 @@ def _routine_events(rng: np.random.Generator, midnight_ms: np.ndarray) -> _Event
     for fill in range(3):
         add(wash_at + 0.35 * fill, wash_l, 10.0, washing)
 
-    return _Events(np.concatenate(starts), np.concatenate(ends), np.concatenate(rates))
+    start, end, rate = np.concatenate(starts), np.concatenate(ends), np.concatenate(rates)
+    home = ~_inside(start, _stays_away(rng, midnight_ms, per_month=u(0.5, 2.0)))
+    return _Events(start[home], end[home], rate[home])
+
+
+def _stays_away(rng: np.random.Generator, midnight_ms: np.ndarray, per_month: float) -> np.ndarray:
+    """Nights away (at a child's, in hospital, travelling): (leave, return) intervals in ms, sorted."""
+    n = len(midnight_ms)
+    stays = rng.poisson(per_month * n / 30)
+    days = np.sort(rng.choice(n, size=min(stays, n), replace=False))
+    leave = midnight_ms[days] + rng.uniform(8.0, 15.0, len(days)) * HOUR_MS
+    back = leave + (rng.integers(1, 4, len(days)) * 24 + rng.uniform(-2.0, 4.0, len(days))) * HOUR_MS
+    back = np.maximum.accumulate(back)  # overlapping stays merge into one
+    return np.column_stack([leave, back])
+
+
+def _inside(times: np.ndarray, intervals: np.ndarray) -> np.ndarray:
+    """Which of ``times`` fall inside any of the sorted ``intervals`` (an n x 2 array)."""
+    if len(intervals) == 0:
+        return np.zeros(len(times), dtype=bool)
+    i = np.searchsorted(intervals[:, 0], times, side="right") - 1
+    return (i >= 0) & (times < intervals[np.maximum(i, 0), 1])
 
 
 def _apply_incidents(events: _Events, incidents: pd.DataFrame, rng: np.random.Generator) -> _Events:

@@ -1,0 +1,11 @@
+# The anxin image: one console script, `anxin`, for every service in docker-compose.yml.
+FROM python:3.12-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY store store
+COPY ingest ingest
+COPY detect detect
+COPY api api
+RUN pip install --no-cache-dir . && useradd --system --uid 10001 anxin && mkdir /data && chown anxin /data
+USER anxin
+ENTRYPOINT ["anxin"]

@@ -1,0 +1,91 @@
+"""The ``anxin`` command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from api.app import create_app
+from api.cli import app as cli
+from api.settings import load_settings
+from store.db import Database
+from store.sqlite_readings import SqliteReadingsStore
+
+runner = CliRunner()
+
+
+def anxin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from api.cli import main; main()", *args],
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_users_create_prints_a_working_token_as_the_last_line(tmp_path, monkeypatch):
+    db_url = f"sqlite:///{tmp_path}/anxin.db"
+    env = {"ANXIN_DATABASE_URL": db_url, "ANXIN_READINGS_URL": db_url, "PATH": "/usr/bin:/bin"}
+    result = anxin("users", "create", "li-wei", "--role", "cadre", env=env)
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip().splitlines()[-1]
+    db = Database(db_url)
+    settings = load_settings(database_url=db_url, readings_url=db_url)
+    api = TestClient(create_app(settings=settings, db=db, readings=SqliteReadingsStore.from_url(db_url)))
+    assert api.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    with db.engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT token_hash FROM users").scalar_one()
+    assert token not in stored  # only the hash is kept
+    again = anxin("users", "create", "li-wei", "--role", "cadre", env=env)
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_users_create_refuses_an_unknown_role(tmp_path):
+    result = runner.invoke(cli, ["users", "create", "x", "--role", "mayor"])
+    assert result.exit_code == 2
+    assert "cadre" in result.output  # it lists the roles that exist
+
+
+def test_bad_settings_say_what_to_change(tmp_path):
+    env = {"ANXIN_MQTT_URL": "http://broker:1883", "PATH": "/usr/bin:/bin"}
+    result = anxin("db", "upgrade", env=env)
+    assert result.returncode == 2
+    assert "mqtt://" in result.stderr
+
+
+def test_simulate_then_backtest_writes_the_documented_columns(tmp_path):
+    readings, alerts = tmp_path / "readings.csv", tmp_path / "alerts.csv"
+    result = runner.invoke(cli, ["simulate", "--out", str(readings), "--households", "3", "--days", "2",
+                                 "--start", "2026-01-05T00:00:00+08:00", "--incident", "still:m0001:10"])
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(readings).columns[:3]) == ["meter_id", "ts", "total_l"]
+    result = runner.invoke(cli, ["backtest", "--readings", str(readings), "--out", str(alerts),
+                                 "--timezone", "Europe/Rome"])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_csv(alerts)
+    assert list(frame.columns) == ["meter_id", "kind", "severity", "started_at", "raised_at", "ended_at"]
+    still = frame[frame["meter_id"] == "m0001"]
+    assert still["kind"].tolist() == ["inactivity"]
+    assert still["started_at"].iloc[0].endswith("+01:00")  # the requested timezone
+
+
+def test_backtest_reports_a_bad_csv_clearly(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("meter,when,litres\na,2026-01-01T00:00:00Z,1\n")
+    result = runner.invoke(cli, ["backtest", "--readings", str(bad), "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "meter_id,ts,total_l" in result.output
+
+
+def test_backtest_config_file_sets_the_ceiling(tmp_path):
+    readings = tmp_path / "readings.csv"
+    pd.DataFrame({"meter_id": ["m"] * 11, "ts": [f"2026-01-01T{h:02d}:00:00+08:00" for h in range(11)],
+                  "total_l": [0.0] + [1.0] * 10}).to_csv(readings, index=False)
+    config = tmp_path / "anxin.toml"
+    config.write_text("[detect]\ninactivity_hours = 8\n")
+    out = tmp_path / "alerts.csv"
+    assert runner.invoke(cli, ["backtest", "--readings", str(readings), "--out", str(out)]).exit_code == 0
+    assert pd.read_csv(out).query("kind == 'inactivity'").empty
+    assert runner.invoke(cli, ["backtest", "--readings", str(readings), "--out", str(out),
+                               "--config", str(config)]).exit_code == 0
+    assert pd.read_csv(out).query("kind == 'inactivity'")["raised_at"].tolist() == ["2026-01-01T09:00:00+08:00"]
