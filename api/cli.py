@@ -100,7 +100,7 @@ def run(host: HostOption = None, port: PortOption = None, config: ConfigOption =
     start_ingester(background, *build_ingester(settings, stores))
     start_detector(background, build_monitor(settings, stores), settings.detect_tick_s)
     try:
-        _serve(settings, stores)
+        _serve(settings, stores, background)
     finally:
         background.shutdown()
         stores.close()
@@ -268,13 +268,12 @@ def db_upgrade(config: ConfigOption = None) -> None:
     typer.echo("database is at the newest schema")
 
 
-def _serve(settings: Settings, stores) -> None:
-    import uvicorn
-
+def _serve(settings: Settings, stores, background=None) -> None:
     from api.app import create_app
+    from api.wiring import serve_api
 
     application = create_app(settings=settings, db=stores.db, readings=stores.readings)
-    uvicorn.run(application, host=settings.api_host, port=settings.api_port, log_level="info")
+    serve_api(application, host=settings.api_host, port=settings.api_port, background=background)
 
 
 def _wait_for_signal(background) -> None:

@@ -18,7 +18,15 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from api.settings import Settings, load_settings
-from api.wiring import Background, Stores, build_ingester, build_monitor, start_detector, start_ingester
+from api.wiring import (
+    Background,
+    Stores,
+    build_ingester,
+    build_monitor,
+    serve_api,
+    start_detector,
+    start_ingester,
+)
 from detect.simulate import Incident, simulate
 from ingest.broker import EmbeddedBroker, free_port
 from ingest.publish import ReplayClock, publish_readings
@@ -67,13 +75,11 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
     background.start("alert-printer", lambda stop: _print_alerts(stores, token, base, stop))
     print(_banner(base, token, households), flush=True)
 
-    import uvicorn
-
     from api.app import create_app
 
     try:
-        uvicorn.run(create_app(settings=settings, db=stores.db, readings=stores.readings),
-                    host=host, port=port, log_level="warning")
+        serve_api(create_app(settings=settings, db=stores.db, readings=stores.readings),
+                  host=host, port=port, background=background, log_level="warning")
     finally:
         background.shutdown()
         stores.close()

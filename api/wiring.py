@@ -135,3 +135,21 @@ def start_ingester(background: Background, source: MqttSource, ingester: Ingeste
 
 def start_detector(background: Background, monitor: Monitor, tick_s: float) -> None:
     background.start("detector", lambda stop: monitor.run(stop, tick_s))
+
+
+def serve_api(application, *, host: str, port: int, background: Background | None = None,
+              log_level: str = "info") -> None:
+    """Serve with uvicorn until SIGINT or SIGTERM, then let the caller stop the background threads.
+
+    uvicorn re-raises the signal it caught once it has shut down; with our handler installed
+    first, that lands here (setting ``background.stop``) instead of killing the process before
+    the ingester and detector have stopped cleanly.
+    """
+    import signal
+
+    import uvicorn
+
+    stop = background.stop if background is not None else threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    uvicorn.run(application, host=host, port=port, log_level=log_level)

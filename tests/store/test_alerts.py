@@ -1,0 +1,132 @@
+"""Alert lifecycle on SQLite and PostgreSQL: raise, escalate, auto-resolve, never a storm."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from store.alerts import (
+    AUTO_RESOLVED_NOTE,
+    LATE_NOTE,
+    Episode,
+    acknowledge,
+    list_alerts,
+    resolve,
+    sync_episodes,
+)
+from store.errors import InvalidTransition
+from store.models import Alert, Role
+from store.users import create_user
+
+T0 = datetime(2026, 11, 1, 8, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def episode(meter="m1", started=T0, raised=T0 + 12 * HOUR, ended=None, severity="alarm", kind="inactivity"):
+    return Episode(meter, kind, severity, started, raised, ended)
+
+
+def sync(db, episodes, now, kind="inactivity"):
+    with db.session() as session:
+        return sync_episodes(session, kind=kind, episodes=episodes, now=now)
+
+
+def alerts(db):
+    with db.session() as session:
+        return list_alerts(session, limit=100)[0]
+
+
+def test_an_ongoing_episode_raises_one_alert_however_often_it_is_seen(database):
+    for tick in range(5):
+        report = sync(database, [episode()], now=T0 + 12 * HOUR + tick * timedelta(minutes=1))
+        assert len(report.raised) == (1 if tick == 0 else 0)
+    [alert] = alerts(database)
+    assert (alert.status, alert.severity, alert.started_at, alert.raised_at) == (
+        "open", "alarm", T0, T0 + 12 * HOUR)
+
+
+def test_the_alert_resolves_itself_when_the_condition_ends(database):
+    sync(database, [episode()], now=T0 + 12 * HOUR)
+    report = sync(database, [episode(ended=T0 + 14 * HOUR)], now=T0 + 14 * HOUR + timedelta(seconds=30))
+    [alert] = alerts(database)
+    assert [a.id for a in report.resolved] == [alert.id]
+    assert (alert.status, alert.ended_at, alert.resolution_note) == ("resolved", T0 + 14 * HOUR, AUTO_RESOLVED_NOTE)
+
+
+def test_an_alert_whose_episode_vanished_is_resolved_as_of_now(database):
+    sync(database, [episode()], now=T0 + 12 * HOUR)
+    sync(database, [], now=T0 + 20 * HOUR)
+    [alert] = alerts(database)
+    assert (alert.status, alert.ended_at) == ("resolved", T0 + 20 * HOUR)
+
+
+def test_a_new_episode_on_the_same_meter_is_a_new_alert(database):
+    sync(database, [episode()], now=T0 + 12 * HOUR)
+    sync(database, [episode(ended=T0 + 13 * HOUR)], now=T0 + 13 * HOUR)
+    second = episode(started=T0 + 20 * HOUR, raised=T0 + 32 * HOUR)
+    sync(database, [second], now=T0 + 32 * HOUR)
+    assert sorted(a.status for a in alerts(database)) == ["open", "resolved"]
+
+
+def test_kinds_are_kept_apart(database):
+    sync(database, [episode()], now=T0 + 12 * HOUR)
+    sync(database, [episode(kind="meter_offline", severity="warning")], now=T0 + 12 * HOUR, kind="meter_offline")
+    sync(database, [], now=T0 + 13 * HOUR, kind="meter_offline")  # offline over; inactivity untouched
+    by_kind = {a.kind: a.status for a in alerts(database)}
+    assert by_kind == {"inactivity": "open", "meter_offline": "resolved"}
+
+
+def test_a_person_resolving_an_ongoing_episode_is_not_overruled(database):
+    sync(database, [episode()], now=T0 + 12 * HOUR)
+    with database.session() as session:
+        user, _ = create_user(session, name="cadre", role=Role.cadre, now=T0)
+        [alert] = list_alerts(session)[0]
+        acknowledge(session, alert_id=alert.id, user_id=user.id, now=T0 + 12.2 * HOUR)
+        resolve(session, alert_id=alert.id, user_id=user.id, note="visited: fine, was asleep", now=T0 + 13 * HOUR)
+    report = sync(database, [episode()], now=T0 + 13.5 * HOUR)
+    assert not report.raised and not report.escalated
+    [alert] = alerts(database)
+    assert (alert.status, alert.resolution_note) == ("resolved", "visited: fine, was asleep")
+
+
+def test_an_episode_that_grew_worse_after_a_person_closed_it_reopens(database):
+    sync(database, [episode(severity="warning", raised=T0 + 5 * HOUR)], now=T0 + 5 * HOUR)
+    with database.session() as session:
+        [alert] = list_alerts(session)[0]
+        resolve(session, alert_id=alert.id, user_id=None, note="probably out", now=T0 + 6 * HOUR)
+    report = sync(database, [episode(severity="alarm")], now=T0 + 12 * HOUR)
+    [alert] = alerts(database)
+    assert [a.id for a in report.escalated] == [alert.id]
+    assert (alert.status, alert.severity) == ("open", "alarm")
+
+
+def test_an_episode_over_before_its_data_arrived_is_recorded_resolved(database):
+    late = episode(ended=T0 + 15 * HOUR)
+    report = sync(database, [late], now=T0 + 30 * HOUR)
+    sync(database, [late], now=T0 + 31 * HOUR)  # replayed after a restart: still one record
+    [alert] = alerts(database)
+    assert [a.id for a in report.recorded] == [alert.id]
+    assert (alert.status, alert.resolution_note) == ("resolved", LATE_NOTE)
+
+
+def test_acknowledge_and_resolve_follow_the_lifecycle(database):
+    sync(database, [episode()], now=T0 + 12 * HOUR)
+    with database.session() as session:
+        [alert] = list_alerts(session)[0]
+        acknowledge(session, alert_id=alert.id, user_id=None, now=T0 + 12.5 * HOUR)
+        assert alert.status == "acknowledged"
+        resolve(session, alert_id=alert.id, user_id=None, note=None, now=T0 + 13 * HOUR)
+        with pytest.raises(InvalidTransition):
+            acknowledge(session, alert_id=alert.id, user_id=None, now=T0 + 14 * HOUR)
+        with pytest.raises(InvalidTransition):
+            resolve(session, alert_id=alert.id, user_id=None, note="again", now=T0 + 14 * HOUR)
+
+
+def test_the_database_refuses_a_second_unresolved_alert_for_a_meter_and_kind(database):
+    with pytest.raises(IntegrityError), database.session() as session:
+        for hour in (0, 1):
+            session.add(Alert(meter_id="m1", kind="inactivity", severity="alarm", status="open",
+                              started_at=T0 + hour * HOUR, raised_at=T0, created_at=T0, updated_at=T0))
+            session.flush()
