@@ -53,6 +53,7 @@ def ingest(config: ConfigOption = None) -> None:
     start_ingester(background, *build_ingester(settings, stores))
     _wait_for_signal(background)
     stores.close()
+    _exit_if_failed(background)
 
 
 @app.command()
@@ -73,6 +74,7 @@ def detect(
         background = Background()
         start_detector(background, monitor, settings.detect_tick_s)
         _wait_for_signal(background)
+        _exit_if_failed(background)
     stores.close()
 
 
@@ -104,6 +106,7 @@ def run(host: HostOption = None, port: PortOption = None, config: ConfigOption =
     finally:
         background.shutdown()
         stores.close()
+    _exit_if_failed(background)
 
 
 @app.command()
@@ -284,6 +287,12 @@ def _wait_for_signal(background) -> None:
     while not background.stop.wait(1.0):
         pass
     background.shutdown()
+
+
+def _exit_if_failed(background) -> None:
+    if background.failed:
+        typer.echo("anxin: a component failed; see the log above", err=True)
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from store.errors import InvalidTransition, NotFound, StoreUnavailable
@@ -113,11 +112,6 @@ async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONRes
     return _json(503, f"{exc}; retry later", {"Retry-After": "30"})
 
 
-async def _database_down(request: Request, exc: OperationalError) -> JSONResponse:
-    # The store leaves SQLAlchemy's own errors unwrapped on the session path; treat them alike.
-    return _json(503, "the database is unavailable; retry later, and check ANXIN_DATABASE_URL", {"Retry-After": "30"})
-
-
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _json(500, "internal error; the server log has the details. Retry, and report it if it persists")
 
@@ -131,5 +125,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PermissionDenied, _permission_denied)
     app.add_exception_handler(InvalidRequest, _invalid_request)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
-    app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -7,6 +7,8 @@ This is the one module outside ``ingest/`` that imports it, so that ``anxin run`
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -97,10 +99,15 @@ def build_monitor(settings: Settings, stores: Stores, *, clock: Callable = utc_n
 
 
 class Background:
-    """Runs the ingester and the detector in threads that stop together."""
+    """Runs the ingester and the detector in threads that stop together.
+
+    If one dies on an unexpected error, everything stops (the API too, through SIGTERM) and
+    ``failed`` is set, so the process exits non-zero and its supervisor restarts it.
+    """
 
     def __init__(self) -> None:
         self.stop = threading.Event()
+        self.failed = False
         self.threads: list[threading.Thread] = []
 
     def start(self, name: str, target: Callable[[threading.Event], None]) -> None:
@@ -113,7 +120,9 @@ class Background:
             target(self.stop)
         except Exception:
             log.exception("%s stopped on an unexpected error; stopping anxin", name)
+            self.failed = True
             self.stop.set()
+            os.kill(os.getpid(), signal.SIGTERM)  # stops uvicorn too, where it runs
 
     def shutdown(self, timeout_s: float = 10.0) -> None:
         self.stop.set()
@@ -145,8 +154,6 @@ def serve_api(application, *, host: str, port: int, background: Background | Non
     first, that lands here (setting ``background.stop``) instead of killing the process before
     the ingester and detector have stopped cleanly.
     """
-    import signal
-
     import uvicorn
 
     stop = background.stop if background is not None else threading.Event()

@@ -9,7 +9,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from store.errors import ConfigError, StoreUnavailable
@@ -69,11 +69,19 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
+        """A session that commits on success and rolls back on error.
+
+        A lost or refused connection is raised as StoreUnavailable, which callers retry.
+        """
         with self.sessions() as session:
             try:
                 yield session
                 session.commit()
+            except DBAPIError as exc:
+                session.rollback()
+                if exc.connection_invalidated or isinstance(exc, OperationalError):
+                    raise StoreUnavailable(f"the database is unavailable: {exc.orig}") from exc
+                raise
             except BaseException:
                 session.rollback()
                 raise

@@ -115,3 +115,15 @@ def test_a_wrong_method_is_a_json_405(client, admin):
     response = client.delete("/api/v1/alerts", headers=admin)
     assert response.status_code == 405
     assert "DELETE" in response.json()["detail"]
+
+
+def test_a_route_answers_503_in_json_when_the_database_is_down(settings, readings_store):
+    db = Database("postgresql://postgres@127.0.0.1:1/anxin")  # nothing listens on port 1
+    try:
+        client = TestClient(create_app(settings=settings, db=db, readings=readings_store))
+        response = client.get("/api/v1/alerts", headers={"Authorization": "Bearer whatever"})
+    finally:
+        db.dispose()
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert "retry" in response.json()["detail"]

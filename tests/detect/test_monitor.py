@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from detect.inactivity import InactivityDetector
 from detect.monitor import Monitor
 from detect.offline import OfflineDetector
@@ -79,3 +81,21 @@ def test_a_meter_that_stops_reporting_goes_offline_and_back(database, readings_s
     hourly(readings_store, clock, "m1", [9], start_h=9)
     live.tick()
     assert open_alerts(database) == [("m1", "meter_offline", "resolved")]
+
+
+def test_a_database_outage_is_retried_not_fatal(readings_store, postgres_url):
+    from store.db import Database
+    from store.errors import StoreUnavailable
+
+    clock = Clock()
+    hourly(readings_store, clock, "m1", [0, 4] + [4] * 13)
+    down = Database("postgresql://postgres@127.0.0.1:1/anxin")  # nothing listens on port 1
+    live = monitor(down, readings_store, clock)
+    with pytest.raises(StoreUnavailable):
+        live.tick()
+    up = Database(postgres_url)  # the database is back; the same monitor carries on
+    up.migrate()
+    live.db = up
+    live.tick()
+    assert open_alerts(up) == [("m1", "inactivity", "open")]
+    up.dispose()
