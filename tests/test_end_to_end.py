@@ -22,7 +22,7 @@ from store.alerts import list_alerts
 from tests.ingest.harness import ingest_settings, publisher, wait_until
 
 SPEED = 3600.0
-TOLERANCE = timedelta(minutes=10)  # arrival jitter: a few ms of real latency is minutes of replay time
+TOLERANCE = timedelta(minutes=30)  # arrival jitter: 0.1 s of real latency is 6 min of replay time
 
 
 def test_backtest_reproduces_the_alerts_the_live_path_raised(mosquitto, tmp_path):

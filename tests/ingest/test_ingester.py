@@ -147,7 +147,7 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing_and_doubles_nothing(mos
     try:
         wait_until(lambda: b"subscribed" in log.read_bytes(), what="the ingester to subscribe")
         ts = now_s() - 86400
-        messages = [(f"meters/m{i % 20}/readings", reading(ts + i, float(i))) for i in range(3000)]
+        messages = [(f"meters/m{i % 20}/readings", reading(ts + i, float(i))) for i in range(10_000)]
         client = publisher(mosquitto.port)
         infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
         wait_until(lambda: stored(settings) > 200, what="the stream to be under way")
@@ -157,16 +157,16 @@ def test_sigkill_in_the_middle_of_a_stream_loses_nothing_and_doubles_nothing(mos
         for info in infos:
             info.wait_for_publish(10)
         process = ingester_process(settings, log)
-        wait_until(lambda: stored(settings) == 3000, timeout_s=60, what="every reading after the restart")
+        wait_until(lambda: stored(settings) == 10_000, timeout_s=120, what="every reading after the restart")
     finally:
         process.kill()
         process.wait(10)
-    assert killed_at < 3000, "the kill came too late to test anything"
+    assert killed_at < 10_000, "the kill came too late to test anything"
     store = SqliteReadingsStore.from_url(settings.readings_url)
     frame = store.read()
     store.close()
     assert not frame.duplicated(["meter_id", "ts_ms"]).any()
-    assert sorted(frame["total_l"]) == [float(i) for i in range(3000)]
+    assert sorted(frame["total_l"]) == [float(i) for i in range(10_000)]
 
 
 class FlakyStore:
