@@ -155,7 +155,6 @@ def simulate(
     import pandas as pd
 
     from detect.csvio import write_readings_csv
-    from detect.simulate import Incident
     from detect.simulate import simulate as run_simulation
 
     settings = settings_or_exit(config)
@@ -167,7 +166,7 @@ def simulate(
         typer.echo("anxin simulate: --start needs an offset, e.g. 2026-11-01T00:00:00+08:00", err=True)
         raise typer.Exit(2)
     try:
-        incidents = [_parse_incident(text, begin, Incident) for text in incident or []]
+        incidents = [_parse_incident(text, begin) for text in incident or []]
         sim = run_simulation(households=households, start=begin, days=days, cadence_s=cadence_s,
                              upload_every_s=upload_every_s, incidents=incidents, random_state=seed,
                              timezone=settings.timezone)
@@ -180,47 +179,30 @@ def simulate(
     if labels:
         sim.incidents.to_csv(labels, index=False)
     if publish:
+        import threading
+
+        from api.wiring import publish_replay
+
         setup_logging()
-        _publish(settings, sim.readings, int(begin.timestamp() * 1000), speed)
+        stop = threading.Event()
+        signal_stops(stop)
+        sent = publish_replay(settings, sim.readings, start_ms=int(begin.timestamp() * 1000), speed=speed, stop=stop)
+        typer.echo(f"published {sent} messages")
 
 
-def _parse_incident(text: str, begin, incident_cls):
+def _parse_incident(text: str, begin):
+    """``KIND:METER:START_H[:DURATION_H]`` as an Incident starting START_H hours after ``begin``."""
     import pandas as pd
+
+    from detect.simulate import Incident
 
     parts = text.split(":")
     if len(parts) not in (3, 4):
         raise ValueError(f"--incident {text!r} must be KIND:METER:START_H[:DURATION_H]")
     kind, meter, start_h = parts[:3]
     duration = pd.Timedelta(hours=float(parts[3])) if len(parts) == 4 else None
-    return incident_cls(meter_id=meter, kind=kind, start=begin + pd.Timedelta(hours=float(start_h)),
+    return Incident(meter_id=meter, kind=kind, start=begin + pd.Timedelta(hours=float(start_h)),
                         duration=duration)
-
-
-def _publish(settings: Settings, readings, start_ms: int, speed: float) -> None:
-    import threading
-
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    from ingest.publish import ReplayClock, publish_readings
-
-    target = settings.mqtt
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"anxin-simulator-{start_ms}",
-                         protocol=mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311)
-    if target.username:
-        client.username_pw_set(target.username, target.password)
-    client.connect(target.host, target.port)
-    client.loop_start()
-    stop = threading.Event()
-    try:
-        sent = publish_readings(readings, client=client, clock=ReplayClock(start_ms, speed), stop=stop,
-                                timezone=settings.timezone)
-        typer.echo(f"published {sent} messages")
-    except KeyboardInterrupt:
-        stop.set()
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 @app.command()
@@ -279,11 +261,16 @@ def _serve(settings: Settings, stores, background=None) -> None:
     serve_api(application, host=settings.api_host, port=settings.api_port, background=background)
 
 
-def _wait_for_signal(background) -> None:
+def signal_stops(stop) -> None:
+    """SIGINT and SIGTERM set ``stop``, so work in progress finishes cleanly."""
     import signal
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: background.stop.set())
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def _wait_for_signal(background) -> None:
+    signal_stops(background.stop)
     while not background.stop.wait(1.0):
         pass
     background.shutdown()

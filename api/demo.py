@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from api.settings import Settings, load_settings
 from api.wiring import (
@@ -23,13 +21,13 @@ from api.wiring import (
     Stores,
     build_ingester,
     build_monitor,
+    publish_replay,
     serve_api,
     start_detector,
     start_ingester,
 )
 from detect.simulate import Incident, simulate
 from ingest.broker import EmbeddedBroker, free_port
-from ingest.publish import ReplayClock, publish_readings
 from store.alerts import list_alerts
 from store.models import Role
 from store.users import create_user
@@ -70,7 +68,9 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
     background = Background()
     start_ingester(background, *build_ingester(settings, stores))
     start_detector(background, build_monitor(settings, stores), settings.detect_tick_s)
-    background.start("simulator", lambda stop: _publish(settings, sim.readings, start, speed, stop))
+    start_ms = int(start.timestamp() * 1000)
+    background.start("simulator", lambda stop: publish_replay(settings, sim.readings, start_ms=start_ms,
+                                                              speed=speed, stop=stop))
     base = f"http://{host}:{port}"
     background.start("alert-printer", lambda stop: _print_alerts(stores, token, base, stop))
     print(_banner(base, token, households), flush=True)
@@ -91,23 +91,6 @@ def _demo_settings(mqtt_url: str, protocol: str, host: str, port: int, data_dir:
         mqtt_url=mqtt_url, mqtt_protocol=protocol, mqtt_client_id="anxin-demo-ingest",
         readings_url=db_url, database_url=db_url, detect_tick_s=5.0, api_host=host, api_port=port,
     )
-
-
-def _publish(settings: Settings, readings: pd.DataFrame, start: pd.Timestamp, speed: float,
-             stop: threading.Event) -> None:
-    target = settings.mqtt
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="anxin-demo-simulator",
-                         protocol=mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311)
-    if target.username:
-        client.username_pw_set(target.username, target.password)
-    client.connect(target.host, target.port)
-    client.loop_start()
-    try:
-        clock = ReplayClock(int(start.timestamp() * 1000), speed)
-        publish_readings(readings, client=client, clock=clock, stop=stop, timezone=settings.timezone)
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def _print_alerts(stores: Stores, token: str, base: str, stop: threading.Event) -> None:

@@ -146,6 +146,28 @@ def start_detector(background: Background, monitor: Monitor, tick_s: float) -> N
     background.start("detector", lambda stop: monitor.run(stop, tick_s))
 
 
+def publish_replay(settings: Settings, readings, *, start_ms: int, speed: float, stop: threading.Event) -> int:
+    """Publish (simulated) readings to ANXIN_MQTT_URL, replaying the past ``speed`` times faster."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from ingest.publish import ReplayClock, publish_readings
+
+    target = settings.mqtt
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"anxin-simulator-{os.getpid()}",
+                         protocol=mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311)
+    if target.username:
+        client.username_pw_set(target.username, target.password)
+    client.connect(target.host, target.port)
+    client.loop_start()
+    try:
+        return publish_readings(readings, client=client, clock=ReplayClock(start_ms, speed), stop=stop,
+                                timezone=settings.timezone)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def serve_api(application, *, host: str, port: int, background: Background | None = None,
               log_level: str = "info") -> None:
     """Serve with uvicorn until SIGINT or SIGTERM, then let the caller stop the background threads.

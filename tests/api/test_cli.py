@@ -89,3 +89,20 @@ def test_backtest_config_file_sets_the_ceiling(tmp_path):
     assert runner.invoke(cli, ["backtest", "--readings", str(readings), "--out", str(out),
                                "--config", str(config)]).exit_code == 0
     assert pd.read_csv(out).query("kind == 'inactivity'")["raised_at"].tolist() == ["2026-01-01T09:00:00+08:00"]
+
+
+def test_simulate_publish_sends_every_reading_to_the_broker(mosquitto, tmp_path):
+    from tests.ingest.harness import InProcessIngester, ingest_settings, wait_until
+
+    settings = ingest_settings(mosquitto.url, tmp_path)
+    ingester = InProcessIngester(settings).start()
+    try:
+        env = {"ANXIN_MQTT_URL": mosquitto.url, "PATH": "/usr/bin:/bin"}
+        result = anxin("simulate", "--publish", "--out", str(tmp_path / "sent.csv"), "--households", "3",
+                       "--days", "0.25", "--speed", "100000", env=env)
+        assert result.returncode == 0, result.stderr
+        sent = pd.read_csv(tmp_path / "sent.csv")
+        assert result.stdout.strip().endswith(f"published {len(sent)} messages")
+        wait_until(lambda: len(ingester.stores.readings.read()) == len(sent), what="every published reading")
+    finally:
+        ingester.stop()
