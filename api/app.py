@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -16,12 +16,9 @@ from api.meters.views import router as meters_router
 from api.settings import Settings
 from store.db import Database
 from store.readings import ReadingsStore
+from store.times import utc_now
 
 API_PREFIX = "/api/v1"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _version() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +30,7 @@ from detect.simulate import Incident, simulate
 from ingest.broker import EmbeddedBroker, free_port
 from store.alerts import list_alerts
 from store.models import Role
+from store.times import to_ms, utc_now
 from store.users import create_user
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
     settings = _demo_settings(mqtt_url, protocol, host, port, data_dir)
     stores = Stores(settings)
     with stores.db.session() as session:
-        _, token = create_user(session, name="demo", role=Role.admin, now=datetime.now(UTC))
+        _, token = create_user(session, name="demo", role=Role.admin, now=utc_now())
 
     start = pd.Timestamp.now(tz=UTC).floor("min") - BACKFILL
     sim = simulate(
@@ -68,7 +69,7 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
     background = Background()
     start_ingester(background, *build_ingester(settings, stores))
     start_detector(background, build_monitor(settings, stores), settings.detect_tick_s)
-    start_ms = int(start.timestamp() * 1000)
+    start_ms = to_ms(start)
     background.start("simulator", lambda stop: publish_replay(settings, sim.readings, start_ms=start_ms,
                                                               speed=speed, stop=stop))
     base = f"http://{host}:{port}"

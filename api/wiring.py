@@ -11,7 +11,6 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 
 from api.settings import DetectSettings, Settings
 from detect.inactivity import InactivityDetector
@@ -23,12 +22,9 @@ from ingest.service import Ingester
 from store.db import Database
 from store.dead_letters import Rejection, add_dead_letters
 from store.readings import ReadingsStore, open_readings_store
+from store.times import utc_now
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def build_detectors(params: DetectSettings) -> list:

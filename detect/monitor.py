@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 
@@ -18,16 +18,9 @@ from store.alerts import Episode, SyncReport, sync_episodes
 from store.db import Database
 from store.errors import StoreError
 from store.readings import ReadingsStore
+from store.times import from_ms, to_ms, utc_now
 
 log = logging.getLogger(__name__)
-
-
-def utc_ms(now: datetime) -> int:
-    return int(now.timestamp() * 1000)
-
-
-def ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def to_store_episodes(frame: pd.DataFrame) -> list[Episode]:
@@ -36,9 +29,9 @@ def to_store_episodes(frame: pd.DataFrame) -> list[Episode]:
             meter_id=row.meter_id,
             kind=row.kind,
             severity=row.severity,
-            started_at=ms_to_datetime(row.started_ms),
-            raised_at=ms_to_datetime(row.raised_ms),
-            ended_at=None if pd.isna(row.ended_ms) else ms_to_datetime(int(row.ended_ms)),
+            started_at=from_ms(row.started_ms),
+            raised_at=from_ms(row.raised_ms),
+            ended_at=None if pd.isna(row.ended_ms) else from_ms(row.ended_ms),
         )
         for row in frame.itertuples(index=False)
     ]
@@ -54,7 +47,7 @@ class Monitor:
         readings: ReadingsStore,
         db: Database,
         history_ms: int,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.detectors = list(detectors)
         self.readings = readings
@@ -67,7 +60,7 @@ class Monitor:
     def tick(self) -> dict[str, SyncReport]:
         """Consume what arrived since the last tick and sync alerts; the first tick loads the history."""
         now = self.clock()
-        now_ms = utc_ms(now)
+        now_ms = to_ms(now)
         if self._cursor is None:
             batch, cursor = self.readings.changes(None, received_since_ms=now_ms - self.history_ms)
         else:

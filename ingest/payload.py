@@ -15,6 +15,7 @@ from typing import Any
 
 from store.dead_letters import Rejection
 from store.readings import Reading
+from store.times import from_ms
 
 _TOPIC = re.compile(r"meters/([A-Za-z0-9][A-Za-z0-9_.:-]{0,63})/readings")
 _CONTRACT_KEYS = frozenset({"ts", "total_l", "total_m3", "meter_id"})
@@ -86,7 +87,7 @@ def parse_message(
     ([1500.0], [(1, 'total_l must be a non-negative number, got -5')])
     """
     meter_id = meter_id_from_topic(topic)
-    received_at = datetime.fromtimestamp(received_ms / 1000, UTC)
+    received_at = from_ms(received_ms)
     result = ParsedMessage(meter_id, [], [])
 
     def reject(reason: str, raw: bytes, item_index: int | None = None) -> None:
@@ -196,7 +197,7 @@ def _ts_ms(item: dict, received_ms: int, rules: PayloadRules) -> int:
         raise _Refused(f"ts must be ISO 8601 text with an offset or epoch seconds, got {_show(value)}")
 
     if ts_ms < rules.earliest_ts_ms:
-        earliest = datetime.fromtimestamp(rules.earliest_ts_ms / 1000, UTC).isoformat()
+        earliest = from_ms(rules.earliest_ts_ms).isoformat()
         raise _Refused(f"ts {_show(value)} is before {earliest}; check the meter clock")
     ahead_ms = ts_ms - received_ms
     if ahead_ms > rules.max_clock_skew_s * 1000:

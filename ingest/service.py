@@ -11,13 +11,14 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ingest.mqtt import Message
 from ingest.payload import PayloadRules, parse_message
 from store.dead_letters import Rejection
 from store.errors import StoreError
 from store.readings import Reading, ReadingsStore
+from store.times import from_ms, to_ms, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class Ingester:
         readings: ReadingsStore,
         dead_letters: Callable[[Sequence[Rejection]], None],
         rules: PayloadRules = PayloadRules(),
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
         max_batch: int = 1000,
         retry_max_s: float = 30.0,
     ) -> None:
@@ -76,7 +77,7 @@ class Ingester:
         return batch
 
     def _store(self, batch: list[Message], stop: threading.Event) -> bool:
-        received_ms = int(self.clock().timestamp() * 1000)
+        received_ms = to_ms(self.clock())
         readings: list[Reading] = []
         rejections: list[Rejection] = []
         for message in batch:
@@ -86,7 +87,7 @@ class Ingester:
         stored, result = self._retry(lambda: self.readings.write(readings), stop)
         if not stored:
             return False
-        received_at = datetime.fromtimestamp(received_ms / 1000, UTC)
+        received_at = from_ms(received_ms)
         for reading, stored_total in result.conflicts:
             rejections.append(_conflict(reading, stored_total, received_at))
         if rejections and not self._retry(lambda: self.dead_letters(rejections), stop)[0]:

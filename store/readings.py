@@ -14,8 +14,8 @@ import pandas as pd
 
 from store.errors import ConfigError
 
-READING_COLUMNS = ["meter_id", "ts_ms", "total_l", "received_ms"]
-LATEST_COLUMNS = ["meter_id", "ts_ms", "total_l", "received_ms"]
+READING_DTYPES = {"meter_id": object, "ts_ms": "int64", "total_l": "float64", "received_ms": "int64"}
+READING_COLUMNS = list(READING_DTYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +69,8 @@ class ReadingsStore(Protocol):
         """
         ...
 
-    def latest(self) -> pd.DataFrame:
-        """Per meter: the newest reading (by ts) and the last time anything arrived."""
+    def latest(self, meter_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        """Per meter (all, or those named): the newest reading (by ts) and the last time anything arrived."""
         ...
 
     def close(self) -> None: ...
@@ -86,13 +86,6 @@ def open_readings_store(url: str) -> ReadingsStore:
     raise ConfigError(f"ANXIN_READINGS_URL: unsupported scheme {scheme!r}; use sqlite:///path/to/anxin.db")
 
 
-def empty_readings_frame() -> pd.DataFrame:
-    """A readings frame with no rows and the right dtypes."""
-    return pd.DataFrame(
-        {
-            "meter_id": pd.Series([], dtype=object),
-            "ts_ms": pd.Series([], dtype="int64"),
-            "total_l": pd.Series([], dtype="float64"),
-            "received_ms": pd.Series([], dtype="int64"),
-        }
-    )
+def readings_frame(rows: list | None = None) -> pd.DataFrame:
+    """A readings frame (READING_COLUMNS, in order) from row tuples; no rows gives an empty one."""
+    return pd.DataFrame(rows or [], columns=READING_COLUMNS).astype(READING_DTYPES)

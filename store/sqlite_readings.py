@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from store.errors import ConfigError, StoreUnavailable
-from store.readings import READING_COLUMNS, Reading, WriteResult
+from store.readings import Reading, WriteResult, readings_frame
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -80,8 +81,20 @@ class SqliteReadingsStore:
             self._local.conn = conn
         return conn
 
-    def _tx(self, *, write: bool = False) -> _Transaction:
-        return _Transaction(self._conn(), "BEGIN IMMEDIATE" if write else "BEGIN")
+    @contextmanager
+    def _tx(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction; any SQLite error in it is raised as StoreUnavailable, for callers to retry."""
+        try:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"the readings database {self.path} failed: {exc}") from exc
 
     def write(self, readings: Sequence[Reading]) -> WriteResult:
         if not readings:
@@ -90,19 +103,16 @@ class SqliteReadingsStore:
             (r.meter_id, r.ts_ms, r.total_l, r.received_ms, json.dumps(r.extra) if r.extra else None)
             for r in readings
         ]
-        try:
-            with self._tx(write=True) as conn:
-                before = conn.total_changes
-                conn.executemany(
-                    "INSERT OR IGNORE INTO readings (meter_id, ts_ms, total_l, received_ms, extra)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                inserted = conn.total_changes - before
-                conflicts = self._conflicts(conn, readings) if inserted < len(readings) else []
-                conn.executemany(_UPSERT_LATEST, _latest_rows(readings))
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"writing readings to {self.path} failed: {exc}") from exc
+        with self._tx(write=True) as conn:
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO readings (meter_id, ts_ms, total_l, received_ms, extra)"
+                " VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+            inserted = conn.total_changes - before
+            conflicts = self._conflicts(conn, readings) if inserted < len(readings) else []
+            conn.executemany(_UPSERT_LATEST, _latest_rows(readings))
         return WriteResult(inserted=inserted, conflicts=conflicts)
 
     @staticmethod
@@ -124,32 +134,16 @@ class SqliteReadingsStore:
         start_ms: int | None = None,
         end_ms: int | None = None,
     ) -> pd.DataFrame:
-        where, params = [], []
-        if meter_ids is not None:
-            where.append(f"meter_id IN ({','.join('?' * len(meter_ids))})")
-            params.extend(meter_ids)
-        if start_ms is not None:
-            where.append("ts_ms >= ?")
-            params.append(start_ms)
-        if end_ms is not None:
-            where.append("ts_ms < ?")
-            params.append(end_ms)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _where(meter_ids, start_ms, end_ms)
         sql = f"SELECT meter_id, ts_ms, total_l, received_ms FROM readings {clause} ORDER BY meter_id, ts_ms"
         return self._frame(sql, params)
 
     def read_meter(self, meter_id: str, *, start_ms: int | None = None, end_ms: int | None = None) -> list[dict]:
         """One meter's readings with their optional payload fields, oldest first."""
-        sql = "SELECT ts_ms, total_l, received_ms, extra FROM readings WHERE meter_id = ?"
-        params: list = [meter_id]
-        if start_ms is not None:
-            sql += " AND ts_ms >= ?"
-            params.append(start_ms)
-        if end_ms is not None:
-            sql += " AND ts_ms < ?"
-            params.append(end_ms)
+        clause, params = _where([meter_id], start_ms, end_ms)
         with self._tx() as conn:
-            rows = conn.execute(sql + " ORDER BY ts_ms", params).fetchall()
+            rows = conn.execute(f"SELECT ts_ms, total_l, received_ms, extra FROM readings {clause} ORDER BY ts_ms",
+                                params).fetchall()
         return [
             {"ts_ms": ts, "total_l": total, "received_ms": rec, "extra": json.loads(extra) if extra else None}
             for ts, total, rec, extra in rows
@@ -167,41 +161,24 @@ class SqliteReadingsStore:
                 sql = "SELECT seq, meter_id, ts_ms, total_l, received_ms FROM readings WHERE seq > ?"
                 params = [cursor]
             rows = conn.execute(sql + " ORDER BY seq", params).fetchall()
-        frame = _to_frame([row[1:] for row in rows])
+        frame = readings_frame([row[1:] for row in rows])
         next_cursor = rows[-1][0] if rows else (cursor if cursor is not None else top)
         return frame, next_cursor
 
-    def latest(self) -> pd.DataFrame:
-        return self._frame("SELECT meter_id, ts_ms, total_l, received_ms FROM meter_latest ORDER BY meter_id", [])
+    def latest(self, meter_ids: Sequence[str] | None = None) -> pd.DataFrame:
+        clause, params = _where(meter_ids, None, None)
+        return self._frame(f"SELECT meter_id, ts_ms, total_l, received_ms FROM meter_latest {clause} ORDER BY meter_id",
+                           params)
 
-    def _frame(self, sql: str, params: Iterable) -> pd.DataFrame:
-        try:
-            with self._tx() as conn:
-                rows = conn.execute(sql, list(params)).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"reading from {self.path} failed: {exc}") from exc
-        return _to_frame(rows)
+    def _frame(self, sql: str, params: list) -> pd.DataFrame:
+        with self._tx() as conn:
+            return readings_frame(conn.execute(sql, params).fetchall())
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
-
-
-class _Transaction:
-    """``with`` block that runs one explicit transaction on a shared connection."""
-
-    def __init__(self, conn: sqlite3.Connection, begin: str) -> None:
-        self.conn = conn
-        self.begin = begin
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute(self.begin)
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
 def _latest_rows(readings: Sequence[Reading]) -> list[tuple]:
@@ -214,6 +191,16 @@ def _latest_rows(readings: Sequence[Reading]) -> list[tuple]:
     return [(m, r.ts_ms, r.total_l, last_received[m]) for m, r in newest.items()]
 
 
-def _to_frame(rows: list) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=READING_COLUMNS)
-    return frame.astype({"meter_id": object, "ts_ms": "int64", "total_l": "float64", "received_ms": "int64"})
+def _where(meter_ids: Sequence[str] | None, start_ms: int | None, end_ms: int | None) -> tuple[str, list]:
+    """A WHERE clause and its parameters for the filters that are given."""
+    where, params = [], []
+    if meter_ids is not None:
+        where.append(f"meter_id IN ({','.join('?' * len(meter_ids))})")
+        params.extend(meter_ids)
+    if start_ms is not None:
+        where.append("ts_ms >= ?")
+        params.append(start_ms)
+    if end_ms is not None:
+        where.append("ts_ms < ?")
+        params.append(end_ms)
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params

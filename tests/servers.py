@@ -12,14 +12,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine
 
+from ingest.broker import free_port
+
 # Trust-auth servers (CI) ignore the password; tests/services.sh sets it on a fresh install.
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout_s: float = 10.0) -> None:

@@ -19,6 +19,7 @@ from detect.csvio import read_readings_csv, write_readings_csv
 from detect.simulate import Incident, simulate
 from ingest.publish import ReplayClock, publish_readings
 from store.alerts import list_alerts
+from store.times import from_ms, to_ms
 from tests.ingest.harness import ingest_settings, publisher, wait_until
 
 SPEED = 3600.0
@@ -35,8 +36,10 @@ def test_backtest_reproduces_the_alerts_the_live_path_raised(mosquitto, tmp_path
             Incident("m0005", "dead_meter", start + pd.Timedelta(hours=4), pd.Timedelta(hours=5)),
         ],
     )
-    clock = ReplayClock(int(start.timestamp() * 1000), SPEED)
-    replay_now = lambda: datetime.fromtimestamp(clock.now_ms() / 1000, UTC)  # noqa: E731
+    clock = ReplayClock(to_ms(start), SPEED)
+
+    def replay_now() -> datetime:
+        return from_ms(clock.now_ms())
 
     settings = ingest_settings(mosquitto.url, tmp_path)
     stores = Stores(settings)
@@ -64,7 +67,7 @@ def test_backtest_reproduces_the_alerts_the_live_path_raised(mosquitto, tmp_path
     assert {("m0001", "inactivity"), ("m0003", "meter_offline"), ("m0005", "meter_offline")} <= {
         (a.meter_id, a.kind) for a in live}
     assert sorted((a.meter_id, a.kind, a.severity) for a in live) == sorted(
-        zip(replayed["meter_id"], replayed["kind"], replayed["severity"]))
+        zip(replayed["meter_id"], replayed["kind"], replayed["severity"], strict=True))
     for alert in live:
         row = replayed[(replayed["meter_id"] == alert.meter_id) & (replayed["kind"] == alert.kind)].iloc[0]
         assert abs(datetime.fromisoformat(row["started_at"]) - alert.started_at) <= TOLERANCE

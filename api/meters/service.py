@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.errors import InvalidRequest
-from api.timefmt import from_ms, to_ms
+from store.times import from_ms, to_ms
 from store.alerts import unresolved_by_meter
 from store.errors import NotFound
 from store.models import Alert, AlertKind
@@ -112,7 +112,7 @@ def read_window(
             f"ask for at most {MAX_WINDOW.days} days at a time, giving both start and end"
         )
     rows = readings.read_meter(meter_id, start_ms=to_ms(start), end_ms=to_ms(end))
-    if not rows and meter_id not in set(readings.latest()["meter_id"]):
+    if not rows and readings.latest([meter_id]).empty:
         raise NotFound(f"meter {meter_id!r} has never sent a reading; GET /api/v1/meters lists the known meters")
     items = [
         ReadingRecord(

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from api.app import create_app
 from api.settings import Settings
 from store.alerts import Episode, sync_episodes
-from store.db import Database
 from store.models import Alert, AlertKind, Role
 from store.users import create_user
 

@@ -95,8 +95,7 @@ def test_simulate_publish_sends_every_reading_to_the_broker(mosquitto, tmp_path)
     from tests.ingest.harness import InProcessIngester, ingest_settings, wait_until
 
     settings = ingest_settings(mosquitto.url, tmp_path)
-    ingester = InProcessIngester(settings).start()
-    try:
+    with InProcessIngester(settings) as ingester:
         env = {"ANXIN_MQTT_URL": mosquitto.url, "PATH": "/usr/bin:/bin"}
         result = anxin("simulate", "--publish", "--out", str(tmp_path / "sent.csv"), "--households", "3",
                        "--days", "0.25", "--speed", "100000", env=env)
@@ -104,5 +103,3 @@ def test_simulate_publish_sends_every_reading_to_the_broker(mosquitto, tmp_path)
         sent = pd.read_csv(tmp_path / "sent.csv")
         assert result.stdout.strip().endswith(f"published {len(sent)} messages")
         wait_until(lambda: len(ingester.stores.readings.read()) == len(sent), what="every published reading")
-    finally:
-        ingester.stop()

@@ -15,6 +15,7 @@ from sklearn.base import clone
 from detect.episodes import EPISODE_COLUMNS, concat_episodes
 from detect.inactivity import InactivityDetector
 from detect.offline import OfflineDetector
+from store.readings import readings_frame
 from tests.detect.readings import H
 
 DETECTORS = [
@@ -111,8 +112,7 @@ def test_sklearn_conventions(detector):
 @pytest.mark.parametrize("detector", DETECTORS, ids=ids)
 def test_no_readings_is_not_an_error(detector):
     detector = clone(detector).fit()
-    empty = pd.DataFrame({"meter_id": pd.Series([], dtype=object), "ts_ms": pd.Series([], dtype="int64"),
-                          "total_l": pd.Series([], dtype="float64"), "received_ms": pd.Series([], dtype="int64")})
+    empty = readings_frame()
     episodes, carry = detector.step(empty, None, until_ms=H)
     assert episodes.empty
     episodes, _ = detector.step(empty, carry, until_ms=2 * H)

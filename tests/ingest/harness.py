@@ -42,15 +42,21 @@ class InProcessIngester:
         self.background.shutdown()
         self.stores.close()
 
+    def __enter__(self) -> InProcessIngester:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
 
 def ingester_process(settings: Settings, log_path: Path) -> subprocess.Popen:
     """``anxin ingest`` as its own process, so a test can SIGKILL it."""
     env = dict(os.environ, ANXIN_MQTT_URL=settings.mqtt_url, ANXIN_MQTT_PROTOCOL=settings.mqtt_protocol,
                ANXIN_MQTT_CLIENT_ID=settings.mqtt_client_id, ANXIN_READINGS_URL=settings.readings_url,
                ANXIN_DATABASE_URL=settings.database_url)
-    log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "ingest"],
-                            env=env, stdout=log, stderr=log)
+    with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "ingest"],
+                                env=env, stdout=log, stderr=log)
 
 
 def publisher(port: int, protocol: str = "5") -> mqtt.Client:

@@ -42,8 +42,7 @@ def stored(settings) -> int:
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
 def test_valid_readings_are_stored_with_their_optional_fields(mosquitto, tmp_path, protocol):
     settings = ingest_settings(mosquitto.url, tmp_path, protocol)
-    ingester = InProcessIngester(settings).start()
-    try:
+    with InProcessIngester(settings) as ingester:
         ts = now_s() - 600
         client = publisher(mosquitto.port, protocol)
         publish_all(client, [
@@ -55,8 +54,6 @@ def test_valid_readings_are_stored_with_their_optional_fields(mosquitto, tmp_pat
         assert rows[0]["total_l"] == 1234.5
         assert rows[0]["extra"] == {"battery": 87, "alarms": ["leak"]}
         assert [r["total_l"] for r in ingester.stores.readings.read_meter("flat-102")] == [1500.0, 1750.0]
-    finally:
-        ingester.stop()
 
 
 def test_a_reading_sent_with_mosquitto_pub_is_readable_through_the_api(mosquitto, tmp_path):
@@ -67,8 +64,7 @@ def test_a_reading_sent_with_mosquitto_pub_is_readable_through_the_api(mosquitto
     from store.users import create_user
 
     settings = ingest_settings(mosquitto.url, tmp_path)
-    ingester = InProcessIngester(settings).start()
-    try:
+    with InProcessIngester(settings) as ingester:
         ts = datetime.now(UTC).replace(microsecond=0).isoformat()
         subprocess.run(["mosquitto_pub", "-p", str(mosquitto.port), "-q", "1", "-t", "meters/dong-3-502/readings",
                         "-m", json.dumps({"ts": ts, "total_l": 88123.0})], check=True, timeout=10)
@@ -79,14 +75,11 @@ def test_a_reading_sent_with_mosquitto_pub_is_readable_through_the_api(mosquitto
         body = api.get("/api/v1/meters/dong-3-502/readings", headers={"Authorization": f"Bearer {token}"}).json()
         assert [item["total_l"] for item in body["items"]] == [88123.0]
         assert datetime.fromisoformat(body["items"][0]["ts"]) == datetime.fromisoformat(ts)
-    finally:
-        ingester.stop()
 
 
 def test_bad_payloads_are_dead_lettered_and_the_ingester_keeps_going(mosquitto, tmp_path):
     settings = ingest_settings(mosquitto.url, tmp_path)
-    ingester = InProcessIngester(settings).start()
-    try:
+    with InProcessIngester(settings) as ingester:
         ts = now_s()
         bad = [
             ("meters/m1/readings", b"not json at all"),
@@ -107,14 +100,11 @@ def test_bad_payloads_are_dead_lettered_and_the_ingester_keeps_going(mosquitto, 
             assert words in reasons
         assert {letter.payload for letter in letters} == {payload for _, payload in bad}
         assert ingester.ingester.counters.rejected == 6
-    finally:
-        ingester.stop()
 
 
 def test_the_same_reading_twice_is_stored_once(mosquitto, tmp_path):
     settings = ingest_settings(mosquitto.url, tmp_path)
-    ingester = InProcessIngester(settings).start()
-    try:
+    with InProcessIngester(settings) as ingester:
         ts = now_s() - 60
         publish_all(publisher(mosquitto.port), [("meters/m1/readings", reading(ts, 5.0))] * 3
                     + [("meters/m1/readings", reading(ts + 60, 6.0))])
@@ -122,8 +112,6 @@ def test_the_same_reading_twice_is_stored_once(mosquitto, tmp_path):
         time.sleep(0.3)
         assert stored(settings) == 2
         assert ingester.ingester.counters.duplicates == 2
-    finally:
-        ingester.stop()
 
 
 @pytest.mark.parametrize("protocol", ["5", "3.1.1"])
@@ -133,11 +121,8 @@ def test_the_broker_keeps_messages_while_the_ingester_is_down(mosquitto, tmp_pat
     ts = now_s() - 3600
     publish_all(publisher(mosquitto.port, protocol),
                 [(f"meters/m{i % 7}/readings", reading(ts + i, float(i))) for i in range(300)])
-    ingester = InProcessIngester(settings).start()
-    try:
+    with InProcessIngester(settings):
         wait_until(lambda: stored(settings) == 300, what="all 300 queued readings")
-    finally:
-        ingester.stop()
 
 
 def test_sigkill_in_the_middle_of_a_stream_loses_nothing_and_doubles_nothing(mosquitto, tmp_path):

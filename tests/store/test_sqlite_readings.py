@@ -59,3 +59,30 @@ def test_readings_survive_reopening_the_file(tmp_path):
     store.close()
     assert len(SqliteReadingsStore.from_url(f"sqlite:///{tmp_path}/r.db").read()) == 1
     assert sqlite_path("sqlite:////abs/x.db") == "/abs/x.db"
+
+
+def test_latest_for_named_meters_only(readings_store):
+    readings_store.write([r("a", 1, 1.0), r("b", 2, 2.0)])
+    assert readings_store.latest(["b"])["meter_id"].tolist() == ["b"]
+    assert readings_store.latest([]).empty
+
+
+def test_every_sqlite_failure_is_store_unavailable(tmp_path):
+    """The detector and the ingester retry StoreUnavailable; a raw sqlite3 error would kill them."""
+    import sqlite3
+
+    import pytest
+
+    from store.errors import StoreUnavailable
+
+    store = SqliteReadingsStore(tmp_path / "r.db")
+    store.write([r("m1", 1, 1.0)])
+    with sqlite3.connect(tmp_path / "r.db") as other:  # the tables vanish under the store
+        other.execute("DROP TABLE readings")
+        other.execute("DROP TABLE meter_latest")
+    calls = [lambda: store.write([r("m1", 2, 2.0)]), store.read, lambda: store.read_meter("m1"),
+             lambda: store.changes(None), lambda: store.changes(0), store.latest]
+    for call in calls:
+        with pytest.raises(StoreUnavailable):
+            call()
+    store.close()

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from api.timefmt import to_ms
+from store.times import to_ms
 from store.alerts import acknowledge
 from store.models import AlertKind, Role
 from store.readings import Reading

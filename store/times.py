@@ -1,0 +1,35 @@
+"""Time at the store's boundary: readings carry epoch milliseconds, records carry aware UTC datetimes.
+
+The conversions are exact (integer arithmetic), so a time survives any number of round trips.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def from_ms(ms: int) -> datetime:
+    """An aware UTC datetime from epoch milliseconds.
+
+    >>> from_ms(1_795_323_600_123).isoformat()
+    '2026-11-22T05:00:00.123000+00:00'
+    """
+    return _EPOCH + timedelta(milliseconds=int(ms))
+
+
+def to_ms(when: datetime) -> int:
+    """Epoch milliseconds of an aware datetime, exactly.
+
+    >>> to_ms(from_ms(1_714_528_800_123))
+    1714528800123
+    """
+    if when.tzinfo is None:
+        raise ValueError("naive datetime: attach a timezone before converting to epoch milliseconds")
+    return (when - _EPOCH) // _MS
