@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from store.errors import ConfigError, StoreUnavailable
-from store.readings import Reading, WriteResult, readings_frame
+from store.readings import Reading, WriteResult, hourly_from_readings, readings_frame
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -137,6 +137,18 @@ class SqliteReadingsStore:
         clause, params = _where(meter_ids, start_ms, end_ms)
         sql = f"SELECT meter_id, ts_ms, total_l, received_ms FROM readings {clause} ORDER BY meter_id, ts_ms"
         return self._frame(sql, params)
+
+    def read_hourly(
+        self,
+        *,
+        meter_ids: Sequence[str] | None = None,
+        start_ms: int | None = None,
+        end_ms: int | None = None,
+    ) -> pd.DataFrame:
+        """Derived on read: small sites do not need the series kept."""
+        # An hour is in [start_ms, end_ms) when its readings are in [start_ms, end_ms) rounded up to hours.
+        start, end = (None if t is None else -(-t // 3_600_000) * 3_600_000 for t in (start_ms, end_ms))
+        return hourly_from_readings(self.read(meter_ids=meter_ids, start_ms=start, end_ms=end))
 
     def read_meter(self, meter_id: str, *, start_ms: int | None = None, end_ms: int | None = None) -> list[dict]:
         """One meter's readings with their optional payload fields, oldest first."""

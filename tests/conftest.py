@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from store.db import Database
 from store.sqlite_readings import SqliteReadingsStore
-from tests.servers import Mosquitto, create_postgres_database, drop_postgres_database
+from store.influx_readings import InfluxReadingsStore
+from tests.servers import InfluxDB, Mosquitto, create_postgres_database, drop_postgres_database
 
 
 @pytest.fixture
@@ -53,8 +55,44 @@ def sqlite_db(tmp_path) -> Iterator[Database]:
     db.dispose()
 
 
+@pytest.fixture(scope="session")
+def influx_server(tmp_path_factory) -> Iterator[InfluxDB]:
+    """One InfluxDB server for the session; each test takes its own database in it."""
+    server = InfluxDB(workdir=tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def readings_store(tmp_path) -> Iterator[SqliteReadingsStore]:
+def influx(tmp_path) -> Iterator[InfluxDB]:
+    """An InfluxDB server of the test's own, which the test may stop and restart."""
+    server = InfluxDB(workdir=tmp_path / "influxdb")
+    server.workdir.mkdir()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_url(influx_server, request) -> str:
+    return influx_server.url(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "influxdb"])
+def readings_store(request, tmp_path):
+    """A fresh readings store: each test runs on SQLite and on a real InfluxDB."""
+    if request.param == "sqlite":
+        store = SqliteReadingsStore(tmp_path / "readings.db")
+    else:
+        store = InfluxReadingsStore.from_url(request.getfixturevalue("influx_url"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_readings(tmp_path) -> Iterator[SqliteReadingsStore]:
+    """A SQLite readings store, for tests that are not about the readings backend."""
     store = SqliteReadingsStore(tmp_path / "readings.db")
     yield store
     store.close()

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 from sqlalchemy import create_engine
 
 from ingest.broker import free_port
@@ -64,6 +65,67 @@ class Mosquitto:
         if self.process is not None:
             self.process.terminate()  # SIGTERM: mosquitto saves its persistence file on the way out
             self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@dataclass
+class InfluxDB:
+    """An InfluxDB 1.x server (Debian's influxd) on a free port, with its data in its own directory."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, database: str = "anxin") -> str:
+        return f"influxdb://127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        binary = shutil.which("influxd") or "/usr/bin/influxd"
+        conf = self.workdir / "influxdb.conf"
+        conf.write_text(
+            'reporting-disabled = true\n'
+            f'bind-address = "127.0.0.1:{free_port()}"\n'
+            f'[meta]\n  dir = "{self.workdir}/meta"\n  logging-enabled = false\n'
+            f'[data]\n  dir = "{self.workdir}/data"\n  wal-dir = "{self.workdir}/wal"\n'
+            '  query-log-enabled = false\n  wal-fsync-delay = "0s"\n'
+            '[monitor]\n  store-enabled = false\n'
+            f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            '[logging]\n  level = "warn"\n'
+            '[continuous_queries]\n  enabled = false\n'
+        )
+        log = open(self.workdir / "influxd.log", "ab")  # noqa: SIM115 - the server process owns it
+        self.process = subprocess.Popen([binary, "-config", str(conf)], stdout=log, stderr=log)
+        log.close()
+        try:
+            wait_for_port(self.port, timeout_s=30)
+            self._wait_until_ready()
+        except (TimeoutError, RuntimeError):
+            self.process.kill()
+            raise RuntimeError(f"influxd did not start: {(self.workdir / 'influxd.log').read_text()[-2000:]}") from None
+
+    def _wait_until_ready(self, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/ping", timeout=1).status_code == 204:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("influxd answers no /ping")
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is not None:
+            self.process.kill() if kill else self.process.terminate()
+            self.process.wait(timeout=30)
             self.process = None
 
     def restart(self) -> None:
