@@ -1,5 +1,6 @@
 # The anxin image: one console script, `anxin`, for every service in docker-compose.yml.
 FROM python:3.12-slim
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY store store
@@ -8,4 +9,6 @@ COPY detect detect
 COPY api api
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 anxin && mkdir /data && chown anxin /data
 USER anxin
+# The API (anxin api) and the ingester's metrics (anxin ingest).
+EXPOSE 8000 9108
 ENTRYPOINT ["anxin"]

@@ -13,12 +13,12 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-READINGS_CSV_COLUMNS = ["meter_id", "ts", "total_l"]
+from store.errors import CsvFormatError
+from store.readings import READINGS_CSV_COLUMNS
+
+__all__ = ["ALERTS_CSV_COLUMNS", "READINGS_CSV_COLUMNS", "CsvFormatError", "read_readings_csv", "write_readings_csv"]
+
 ALERTS_CSV_COLUMNS = ["meter_id", "kind", "severity", "started_at", "raised_at", "ended_at"]
-
-
-class CsvFormatError(ValueError):
-    """A CSV file does not follow the documented columns; the message names the problem."""
 
 
 def to_iso(ms: pd.Series | np.ndarray, timezone: str) -> pd.Series:

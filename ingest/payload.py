@@ -17,7 +17,8 @@ from store.dead_letters import Rejection
 from store.readings import Reading
 from store.times import from_ms
 
-_TOPIC = re.compile(r"meters/([A-Za-z0-9][A-Za-z0-9_.:-]{0,63})/readings")
+METER_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}"  # also what `anxin import` accepts
+_TOPIC = re.compile(rf"meters/({METER_ID_PATTERN})/readings")
 _CONTRACT_KEYS = frozenset({"ts", "total_l", "total_m3", "meter_id"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)

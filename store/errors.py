@@ -19,3 +19,7 @@ class NotFound(StoreError):
 
 class InvalidTransition(StoreError):
     """An alert cannot move to the requested status from the one it is in."""
+
+
+class CsvFormatError(ValueError):
+    """A CSV file does not follow the documented columns; the message names the problem."""

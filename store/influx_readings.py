@@ -32,7 +32,7 @@ import httpx
 import pandas as pd
 
 from store.errors import ConfigError, StoreError, StoreUnavailable
-from store.line_protocol import line, quote_identifier, quote_string
+from store.line_protocol import escape_tag, field_value, line, quote_identifier, quote_string
 from store.readings import HOURLY_COLUMNS, Reading, WriteResult, hourly_frame, readings_frame
 
 log = logging.getLogger(__name__)
@@ -131,12 +131,12 @@ class InfluxReadingsStore:
                 result.refused.append((r, "older than the readings store keeps (its raw retention policy)"))
             else:
                 keep.append(r)
-        stored = self._stored_totals(keep)
+        stored = self._stored_points(keep)  # every stored point in the hours the batch touches
         accepted: list[Reading] = []
         fresh: dict[tuple[str, int], Reading] = {}
         for r in keep:
             key = (r.meter_id, r.ts_ms)
-            first = stored.get(key, fresh[key].total_l if key in fresh else None)
+            first = stored[key][0] if key in stored else fresh[key].total_l if key in fresh else None
             if first is not None and first != r.total_l:
                 result.conflicts.append((r, first))
                 continue
@@ -148,44 +148,30 @@ class InfluxReadingsStore:
         self._write_lines(self.policies.raw, (_raw_line(r) for r in fresh.values()))
         stamp = self.clock_ns()
         self._write_lines(self.policies.recent, (self._arrival_line(r, stamp + i) for i, r in enumerate(accepted)))
-        self._roll_up(accepted)
+        stored.update({key: (r.total_l, r.received_ms) for key, r in fresh.items()})
+        self._write_lines(self.policies.hourly, _hourly_lines(stored, {(r.meter_id, _hour(r.ts_ms)) for r in accepted}))
         result.inserted = len(fresh)
         return result
 
     def _arrival_line(self, r: Reading, time_ns: int) -> str:
-        fields = {"ts_ms": r.ts_ms, "total_l": float(r.total_l), "received_ms": r.received_ms}
-        return line(ARRIVALS, {"meter_id": r.meter_id, "writer": self.writer}, fields, time_ns)
+        # Hand-formatted (this runs once per reading): the same text line() makes, checked in the tests.
+        return (f"{ARRIVALS},meter_id={escape_tag(r.meter_id)},writer={escape_tag(self.writer)}"
+                f" ts_ms={r.ts_ms}i,total_l={field_value(float(r.total_l))},received_ms={r.received_ms}i {time_ns}")
 
-    def _stored_totals(self, readings: Sequence[Reading]) -> dict[tuple[str, int], float]:
+    def _stored_points(self, readings: Sequence[Reading]) -> dict[tuple[str, int], tuple[float, int]]:
+        """(meter, ts) -> (total_l, received_ms) of what is stored in the whole hours around the readings.
+
+        One query serves both the duplicate check and the hourly roll-up, which needs whole hours.
+        """
         stored = {}
         for meters, start, end in _query_groups(readings):
-            query = f"SELECT total_l FROM {RAW} WHERE {_meter_filter(meters)} AND {_time_range(start, end + 1)}"
-            for meter, ts, total in self._rows(self.policies.raw, query + " GROUP BY meter_id"):
-                stored[(meter, ts)] = float(total)
-        return stored
-
-    def _roll_up(self, readings: Sequence[Reading]) -> None:
-        """Recompute the hourly points of every (meter, hour) the readings fall in."""
-        touched = {(r.meter_id, r.ts_ms // _HOUR_MS * _HOUR_MS) for r in readings}
-        if not touched:
-            return
-        points = []
-        hours = [Reading(meter, hour, 0.0, 0) for meter, hour in touched]
-        for meters, start, end in _query_groups(hours):
-            query = (
-                f"SELECT last(total_l) AS total_l, first(total_l) AS first_l, count(total_l) AS n,"
-                f" max(received_ms) AS received_ms FROM {RAW}"
-                f" WHERE {_meter_filter(meters)} AND {_time_range(start, end + _HOUR_MS)}"
-                " GROUP BY time(1h), meter_id fill(none)"
-            )
+            query = (f"SELECT total_l, received_ms FROM {RAW} WHERE {_meter_filter(meters)}"
+                     f" AND {_time_range(_hour(start), _hour(end) + _HOUR_MS)} GROUP BY meter_id")
             for series in self._query(self.policies.raw, query):
                 meter = series["tags"]["meter_id"]
-                for hour, total, first, n, received in series["values"]:
-                    if (meter, hour) in touched:
-                        fields = {"total_l": float(total), "first_l": float(first), "n": int(n),
-                                  "received_ms": int(received)}
-                        points.append(line(HOURLY, {"meter_id": meter}, fields, hour))
-        self._write_lines(self.policies.hourly, points)
+                for ts, total, received in series["values"]:
+                    stored[(meter, ts)] = (float(total), received)
+        return stored
 
     def _write_lines(self, policy: str, lines: Iterable[str]) -> None:
         body = "\n".join(lines)
@@ -321,12 +307,6 @@ class InfluxReadingsStore:
 
     # -- HTTP ------------------------------------------------------------------------------
 
-    def _rows(self, policy: str, query: str) -> Iterable[tuple[str, int, object]]:
-        for series in self._query(policy, query):
-            meter = series["tags"]["meter_id"]
-            for ts, value in series["values"]:
-                yield meter, ts, value
-
     def _query(self, policy: str | None, query: str, *, epoch: str = "ms") -> list[dict]:
         """Run InfluxQL; the series of its one statement, merged across chunks."""
         params = {"db": self.database, "q": query, "epoch": epoch, "chunked": "true", "chunk_size": "10000"}
@@ -422,10 +402,31 @@ class InfluxReadingsStore:
 
 
 def _raw_line(r: Reading) -> str:
-    fields: dict[str, object] = {"total_l": float(r.total_l), "received_ms": r.received_ms}
-    if r.extra:
-        fields["extra"] = json.dumps(r.extra)
-    return line(RAW, {"meter_id": r.meter_id}, fields, r.ts_ms)
+    extra = f",extra={field_value(json.dumps(r.extra))}" if r.extra else ""
+    return (f"{RAW},meter_id={escape_tag(r.meter_id)} total_l={field_value(float(r.total_l))},"
+            f"received_ms={r.received_ms}i{extra} {r.ts_ms}")
+
+
+def _hour(ts_ms: int) -> int:
+    return ts_ms // _HOUR_MS * _HOUR_MS
+
+
+def _hourly_lines(points: dict[tuple[str, int], tuple[float, int]], hours: set[tuple[str, int]]) -> list[str]:
+    """The hourly points (last and first total, count, latest arrival) of the given (meter, hour)s."""
+    per_hour: dict[tuple[str, int], list] = {}
+    for (meter, ts), (total, received) in sorted(points.items()):
+        key = (meter, _hour(ts))
+        if key not in hours:
+            continue
+        agg = per_hour.get(key)
+        if agg is None:
+            per_hour[key] = [total, total, 1, received]
+        else:
+            agg[0], agg[2], agg[3] = total, agg[2] + 1, max(agg[3], received)
+    return [
+        line(HOURLY, {"meter_id": meter}, {"total_l": last, "first_l": first, "n": n, "received_ms": received}, hour)
+        for (meter, hour), (last, first, n, received) in per_hour.items()
+    ]
 
 
 def _query_groups(readings: Sequence[Reading]) -> list[tuple[list[str], int, int]]:

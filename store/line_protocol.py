@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 
 _TAG_ESCAPES = re.compile(r"([,= ])")
 _MEASUREMENT_ESCAPES = re.compile(r"([, \\])")
@@ -19,6 +20,7 @@ class LineProtocolError(ValueError):
     """A value that line protocol cannot carry (a NaN, an empty key, a line break in a tag)."""
 
 
+@lru_cache(maxsize=65_536)  # meter ids repeat in every batch
 def escape_tag(text: str) -> str:
     r"""A tag key or value: commas, equals signs and spaces are escaped.
 

@@ -16,6 +16,7 @@ from store.errors import ConfigError
 
 READING_DTYPES = {"meter_id": object, "ts_ms": "int64", "total_l": "float64", "received_ms": "int64"}
 READING_COLUMNS = list(READING_DTYPES)
+READINGS_CSV_COLUMNS = ["meter_id", "ts", "total_l"]  # the readings-CSV contract; received_at is optional
 HOURLY_DTYPES = {
     "meter_id": object, "hour_ms": "int64", "total_l": "float64", "first_l": "float64", "n": "int64",
     "received_ms": "int64",

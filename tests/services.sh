@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the tests need from Debian's packages: Mosquitto (tests start their own brokers)
+# Installs what the tests need from Debian's packages: Mosquitto and InfluxDB (tests start their own)
 # and a PostgreSQL server on 127.0.0.1:5432 (tests create and drop their own databases in it).
 set -euo pipefail
 
@@ -12,6 +12,10 @@ install() {
 
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || install mosquitto
 command -v mosquitto_pub >/dev/null || install mosquitto-clients
+# tests/test_compose.py checks docker-compose.yml with `docker compose config` (no engine needed).
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || install docker-compose
+# InfluxDB 1.x: the tests start their own influxd on free ports (the package's own service stays off).
+command -v influxd >/dev/null || install influxdb
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if ! pg_ready; then
