@@ -7,8 +7,9 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter, Depends, FastAPI
+from prometheus_client import CollectorRegistry
 
-from api import errors, health
+from api import errors, health, metrics
 from api.alerts.views import router as alerts_router
 from api.dead_letters.views import router as dead_letters_router
 from api.deps import get_current_user
@@ -34,8 +35,13 @@ def create_app(
     db: Database,
     readings: ReadingsStore,
     clock: Callable[[], datetime] = utc_now,
+    metrics_registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    """The API over ``db`` and ``readings``; the caller owns both and closes them."""
+    """The API over ``db`` and ``readings``; the caller owns both and closes them.
+
+    ``GET /metrics`` serves ``metrics_registry`` (a new one if None) after adding the fleet
+    metrics to it; pass the ingester's registry to serve both from one process.
+    """
     app = FastAPI(
         title="anxin",
         version=_version(),
@@ -52,6 +58,7 @@ def create_app(
     app.state.db = db
     app.state.readings = readings
     app.state.clock = clock
+    app.state.metrics_registry = metrics.fleet_registry(readings, metrics_registry)
     errors.install(app)
 
     v1 = APIRouter(
@@ -63,5 +70,6 @@ def create_app(
     v1.include_router(meters_router)
     v1.include_router(dead_letters_router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(v1)
     return app

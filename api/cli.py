@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from api.logs import configure_logging
 from api.settings import Settings, load_settings
 from store.models import Role
 
@@ -37,22 +36,33 @@ def settings_or_exit(config: str | None = None, **overrides) -> Settings:
         raise typer.Exit(2) from exc
 
 
-def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def setup_logging(settings: Settings | None = None) -> None:
+    """Log INFO and above to stderr, in ANXIN_LOG_FORMAT (text lines, or one JSON object a line)."""
+    configure_logging(settings.log_format if settings is not None else "text")
 
 
 @app.command()
 def ingest(config: ConfigOption = None) -> None:
     """Read meter messages from MQTT, validate them and store them."""
-    from api.wiring import Background, Stores, build_ingester, start_ingester
+    from api.wiring import Background, Stores, build_ingester, metrics_registry, serve_ingest_metrics, start_ingester
 
     settings = settings_or_exit(config)
-    setup_logging()
+    setup_logging(settings)
+    registry = metrics_registry()
+    try:
+        metrics_server = serve_ingest_metrics(settings, registry)
+    except OSError as exc:
+        typer.echo(f"anxin ingest: cannot serve metrics on {settings.ingest_metrics_host}:"
+                   f"{settings.ingest_metrics_port} ({exc}); set ANXIN_INGEST_METRICS_PORT to a free port, "
+                   "or to 0 to serve none", err=True)
+        raise typer.Exit(2) from exc
     stores = Stores(settings)
     background = Background()
-    start_ingester(background, *build_ingester(settings, stores))
+    start_ingester(background, *build_ingester(settings, stores, registry=registry))
     _wait_for_signal(background)
     stores.close()
+    if metrics_server is not None:
+        metrics_server.shutdown()
     _exit_if_failed(background)
 
 
@@ -65,7 +75,7 @@ def detect(
     from api.wiring import Background, Stores, build_monitor, start_detector
 
     settings = settings_or_exit(config)
-    setup_logging()
+    setup_logging(settings)
     stores = Stores(settings)
     monitor = build_monitor(settings, stores)
     if once:
@@ -84,7 +94,7 @@ def api(host: HostOption = None, port: PortOption = None, config: ConfigOption =
     from api.wiring import Stores
 
     settings = settings_or_exit(config, api_host=host, api_port=port)
-    setup_logging()
+    setup_logging(settings)
     stores = Stores(settings)
     _serve(settings, stores)
     stores.close()
@@ -93,16 +103,25 @@ def api(host: HostOption = None, port: PortOption = None, config: ConfigOption =
 @app.command()
 def run(host: HostOption = None, port: PortOption = None, config: ConfigOption = None) -> None:
     """Run the ingester, the detector and the API in one process, for a small site."""
-    from api.wiring import Background, Stores, build_ingester, build_monitor, start_detector, start_ingester
+    from api.wiring import (
+        Background,
+        Stores,
+        build_ingester,
+        build_monitor,
+        metrics_registry,
+        start_detector,
+        start_ingester,
+    )
 
     settings = settings_or_exit(config, api_host=host, api_port=port)
-    setup_logging()
+    setup_logging(settings)
     stores = Stores(settings)
     background = Background()
-    start_ingester(background, *build_ingester(settings, stores))
+    registry = metrics_registry()  # the API's /metrics serves the ingester's metrics too
+    start_ingester(background, *build_ingester(settings, stores, registry=registry))
     start_detector(background, build_monitor(settings, stores), settings.detect_tick_s)
     try:
-        _serve(settings, stores, background)
+        _serve(settings, stores, background, registry)
     finally:
         background.shutdown()
         stores.close()
@@ -132,6 +151,43 @@ def backtest(
     write_alerts_csv(episodes, out, settings.timezone)
     counts = episodes["kind"].value_counts().to_dict()
     typer.echo(f"{len(frame)} readings of {frame['meter_id'].nunique()} meters -> {len(episodes)} alerts {counts}: {out}")
+
+
+@app.command("import")
+def import_(
+    readings: Annotated[Path, typer.Argument(help="Readings CSV: meter_id,ts,total_l[,received_at].")],
+    config: ConfigOption = None,
+) -> None:
+    """Backfill a readings CSV into the readings store; bad rows become dead letters, reruns store nothing twice."""
+    from api.wiring import Stores, payload_rules
+    from ingest.backfill import import_readings_csv
+    from store.dead_letters import add_dead_letters
+    from store.errors import CsvFormatError, StoreError
+
+    settings = settings_or_exit(config)
+    setup_logging(settings)
+    stores = Stores(settings, writer="import")
+
+    def dead_letter(rejections) -> None:
+        with stores.db.session() as session:
+            add_dead_letters(session, rejections)
+
+    def progress(report) -> None:
+        typer.echo(f"  {report.rows:,} rows, {report.rows_per_s:,.0f} rows/s", err=True)
+
+    try:
+        report = import_readings_csv(readings, stores.readings, dead_letters=dead_letter, rules=payload_rules(settings),
+                                     now_ms=int(datetime.now(UTC).timestamp() * 1000), progress=progress)
+    except (CsvFormatError, FileNotFoundError) as exc:
+        typer.echo(f"anxin import: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except StoreError as exc:
+        typer.echo(f"anxin import: the store failed ({exc}); run the import again, nothing is stored twice", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        stores.close()
+    typer.echo(f"{report.rows} rows: {report.stored} stored, {report.duplicates} already stored, "
+               f"{report.rejected} dead-lettered, in {report.seconds:.1f} s ({report.rows_per_s:,.0f} rows/s)")
 
 
 @app.command()
@@ -183,7 +239,7 @@ def simulate(
 
         from api.wiring import publish_replay
 
-        setup_logging()
+        setup_logging(settings)
         stop = threading.Event()
         signal_stops(stop)
         sent = publish_replay(settings, sim.readings, start_ms=int(begin.timestamp() * 1000), speed=speed, stop=stop)
@@ -217,7 +273,7 @@ def demo(
     """Everything on one machine: broker, simulator, ingester, detector and API, on SQLite."""
     from api.demo import run_demo
 
-    setup_logging()
+    setup_logging(settings_or_exit())
     run_demo(mqtt_url=mqtt_url, host=host, port=port, households=households, speed=speed, data_dir=data_dir)
 
 
@@ -253,12 +309,14 @@ def db_upgrade(config: ConfigOption = None) -> None:
     typer.echo("database is at the newest schema")
 
 
-def _serve(settings: Settings, stores, background=None) -> None:
+def _serve(settings: Settings, stores, background=None, registry=None) -> None:
     from api.app import create_app
-    from api.wiring import serve_api
+    from api.wiring import metrics_registry, serve_api
 
-    application = create_app(settings=settings, db=stores.db, readings=stores.readings)
-    serve_api(application, host=settings.api_host, port=settings.api_port, background=background)
+    application = create_app(settings=settings, db=stores.db, readings=stores.readings,
+                             metrics_registry=registry if registry is not None else metrics_registry())
+    serve_api(application, host=settings.api_host, port=settings.api_port, background=background,
+              log_format=settings.log_format)
 
 
 def signal_stops(stop) -> None:

@@ -21,6 +21,7 @@ from api.wiring import (
     Stores,
     build_ingester,
     build_monitor,
+    metrics_registry,
     publish_replay,
     serve_api,
     start_detector,
@@ -67,7 +68,8 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
         timezone=settings.timezone,
     )
     background = Background()
-    start_ingester(background, *build_ingester(settings, stores))
+    registry = metrics_registry()  # the ingester's metrics, served by the API's /metrics
+    start_ingester(background, *build_ingester(settings, stores, registry=registry))
     start_detector(background, build_monitor(settings, stores), settings.detect_tick_s)
     start_ms = to_ms(start)
     background.start("simulator", lambda stop: publish_replay(settings, sim.readings, start_ms=start_ms,
@@ -79,8 +81,8 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
     from api.app import create_app
 
     try:
-        serve_api(create_app(settings=settings, db=stores.db, readings=stores.readings),
-                  host=host, port=port, background=background, log_level="warning")
+        serve_api(create_app(settings=settings, db=stores.db, readings=stores.readings, metrics_registry=registry),
+                  host=host, port=port, background=background, log_level="warning", log_format=settings.log_format)
     finally:
         background.shutdown()
         stores.close()

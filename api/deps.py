@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
 from api.settings import Settings
@@ -44,6 +45,10 @@ def get_readings(request: Request) -> ReadingsStore:
     return request.app.state.readings
 
 
+def get_metrics_registry(request: Request) -> CollectorRegistry:
+    return request.app.state.metrics_registry
+
+
 def get_now(request: Request) -> datetime:
     """The current time from the app's clock, once per request."""
     now = request.app.state.clock()
@@ -65,6 +70,7 @@ def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Sess
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ReadingsDep = Annotated[ReadingsStore, Depends(get_readings)]
+MetricsRegistryDep = Annotated[CollectorRegistry, Depends(get_metrics_registry)]
 NowDep = Annotated[datetime, Depends(get_now)]
 TimezoneDep = Annotated[ZoneInfo, Depends(get_timezone)]
 # scope="function": commit (or roll back) before the response goes out, so a client never sees

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     detect_history_days: float = Field(14.0, gt=0, description="history the detector reloads at start")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    ingest_metrics_host: str = Field("127.0.0.1", description="where `anxin ingest` serves /metrics")
+    ingest_metrics_port: int = Field(9108, ge=0, le=65535, description="port of `anxin ingest`'s /metrics; 0: none")
+    log_format: Literal["text", "json"] = "text"
     detect: DetectSettings = DetectSettings()
 
     @classmethod

@@ -12,10 +12,13 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
 from api.settings import DetectSettings, Settings
 from detect.inactivity import InactivityDetector
 from detect.monitor import Monitor
 from detect.offline import OfflineDetector
+from ingest.metrics import IngestMetrics, start_metrics_server
 from ingest.mqtt import MqttOptions, MqttSource, make_client
 from ingest.payload import PayloadRules
 from ingest.service import Ingester
@@ -42,19 +45,40 @@ def build_detectors(params: DetectSettings) -> list:
 class Stores:
     """The database (alerts, users, dead letters) and the readings store, opened once."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, writer: str | None = None) -> None:
         self.db = Database(settings.database_url)
         self.db.migrate()
-        self.readings: ReadingsStore = open_readings_store(settings.readings_url)
+        # ``writer`` names this process in InfluxDB's arrival log; the MQTT client id is unique per ingester.
+        writer = writer or settings.mqtt_client_id
+        self.readings: ReadingsStore = open_readings_store(settings.readings_url, writer=writer)
 
     def close(self) -> None:
         self.readings.close()
         self.db.dispose()
 
 
+def metrics_registry() -> CollectorRegistry:
+    """The registry a process serves at /metrics: the process's and Python's own metrics, then ours."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+def payload_rules(settings: Settings) -> PayloadRules:
+    return PayloadRules(max_payload_bytes=settings.max_payload_bytes, max_clock_skew_s=settings.max_clock_skew_s)
+
+
 def build_ingester(
-    settings: Settings, stores: Stores, *, client_factory: Callable = make_client, clock: Callable = utc_now
+    settings: Settings,
+    stores: Stores,
+    *,
+    client_factory: Callable = make_client,
+    clock: Callable = utc_now,
+    registry: CollectorRegistry | None = None,
 ) -> tuple[MqttSource, Ingester]:
+    """The MQTT source and the ingester; the ingester's metrics go to ``registry`` (a private one if None)."""
     mqtt = settings.mqtt
     source = MqttSource(
         MqttOptions(
@@ -78,10 +102,24 @@ def build_ingester(
         source=source,
         readings=stores.readings,
         dead_letters=dead_letter,
-        rules=PayloadRules(max_payload_bytes=settings.max_payload_bytes, max_clock_skew_s=settings.max_clock_skew_s),
+        rules=payload_rules(settings),
         clock=clock,
+        metrics=IngestMetrics(registry),
     )
     return source, ingester
+
+
+def serve_ingest_metrics(settings: Settings, registry: CollectorRegistry):
+    """Serve ``registry`` at ANXIN_INGEST_METRICS_HOST:PORT/metrics; None if the port is 0.
+
+    Raises OSError if the port cannot be bound; the caller says which setting to change.
+    """
+    if settings.ingest_metrics_port == 0:
+        return None
+    server, _ = start_metrics_server(registry, host=settings.ingest_metrics_host, port=settings.ingest_metrics_port)
+    log.info("serving the ingester's metrics at http://%s:%d/metrics", settings.ingest_metrics_host,
+             settings.ingest_metrics_port)
+    return server
 
 
 def build_monitor(settings: Settings, stores: Stores, *, clock: Callable = utc_now) -> Monitor:
@@ -165,16 +203,18 @@ def publish_replay(settings: Settings, readings, *, start_ms: int, speed: float,
 
 
 def serve_api(application, *, host: str, port: int, background: Background | None = None,
-              log_level: str = "info") -> None:
+              log_level: str = "info", log_format: str = "text") -> None:
     """Serve with uvicorn until SIGINT or SIGTERM, then let the caller stop the background threads.
 
     uvicorn re-raises the signal it caught once it has shut down; with our handler installed
     first, that lands here (setting ``background.stop``) instead of killing the process before
-    the ingester and detector have stopped cleanly.
+    the ingester and detector have stopped cleanly. With ``log_format="json"`` uvicorn's own
+    loggers are left to pass their records to ours, so its lines are JSON too.
     """
     import uvicorn
 
     stop = background.stop if background is not None else threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    uvicorn.run(application, host=host, port=port, log_level=log_level)
+    logging_config = {"log_config": None} if log_format == "json" else {}
+    uvicorn.run(application, host=host, port=port, log_level=log_level, **logging_config)

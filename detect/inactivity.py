@@ -1,7 +1,9 @@
 """Inactivity: the meter keeps reporting but nobody has used water for too long (goes to the cadre).
 
 Silence is proven by the register itself: a cumulative total that has not moved between two
-readings means no water was used in between, however many readings went missing.
+readings means no water was used in between, however many readings went missing. What counts as
+movement on a messy register (glitches, resets, rollovers, unit mix-ups) is decided by
+``detect.register``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from detect.episodes import concat_episodes, make_episodes, sort_readings
+from detect import register
+from detect.episodes import concat_episodes, make_episodes
 
 _HOUR_MS = 3_600_000
-_CARRY_COLUMNS = ["last_ts", "last_total", "since", "raised"]
+_CARRY_COLUMNS = [*register.CARRY_COLUMNS, "since", "raised"]
 
 
 class InactivityDetector(BaseEstimator):
@@ -29,7 +32,10 @@ class InactivityDetector(BaseEstimator):
     ceiling_h : float, default=12.0
         Hours without use after which the alarm is raised.
     min_use_l : float, default=0.0
-        A register step of at most this many litres between two readings is not counted as use.
+        Consumption of at most this many litres between two readings is not counted as use.
+        Consumption is the register's movement as judged by ``detect.register.consumption_steps``.
+    max_flow_l_per_h : float, default=3125.0
+        The largest plausible flow (``detect.register.MAX_FLOW_L_PER_H``); a faster step is not use.
 
     Examples
     --------
@@ -44,9 +50,12 @@ class InactivityDetector(BaseEstimator):
 
     kind: ClassVar[str] = "inactivity"
 
-    def __init__(self, ceiling_h: float = 12.0, min_use_l: float = 0.0) -> None:
+    def __init__(
+        self, ceiling_h: float = 12.0, min_use_l: float = 0.0, max_flow_l_per_h: float = register.MAX_FLOW_L_PER_H
+    ) -> None:
         self.ceiling_h = ceiling_h
         self.min_use_l = min_use_l
+        self.max_flow_l_per_h = max_flow_l_per_h
 
     def fit(self, readings: pd.DataFrame | None = None, y=None) -> InactivityDetector:
         """Check the parameters; the fixed rule learns nothing from ``readings``."""
@@ -54,6 +63,8 @@ class InactivityDetector(BaseEstimator):
             raise ValueError(f"ceiling_h must be positive, got {self.ceiling_h!r}")
         if not self.min_use_l >= 0:
             raise ValueError(f"min_use_l must be zero or more, got {self.min_use_l!r}")
+        if not self.max_flow_l_per_h > 0:
+            raise ValueError(f"max_flow_l_per_h must be positive, got {self.max_flow_l_per_h!r}")
         self.ceiling_ms_ = int(self.ceiling_h * _HOUR_MS)
         return self
 
@@ -67,7 +78,10 @@ class InactivityDetector(BaseEstimator):
         number of arrival-ordered pieces gives the same episodes as one step over all of them.
         """
         carry = _empty_carry() if carry is None else carry
-        rows = _fresh_rows(sort_readings(readings), carry)
+        steps, register_carry = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
+        # A stale reading (duplicate or older than one already seen) cannot move the state.
+        fresh = steps["note"].to_numpy() != "stale"
+        rows = steps if fresh.all() else steps[fresh].reset_index(drop=True)
         if rows.empty:
             return self._ongoing(carry), carry
 
@@ -75,15 +89,14 @@ class InactivityDetector(BaseEstimator):
         first = np.r_[True, meters[1:] != meters[:-1]]
         last = np.r_[meters[1:] != meters[:-1], True]
         ts = rows["ts_ms"].to_numpy()
-        total = rows["total_l"].to_numpy()
         received = rows["received_ms"].to_numpy()
-        prior = carry.reindex(meters)
+        consumption = rows["consumption_l"].to_numpy()
+        prior_since = carry["since"].reindex(meters).to_numpy()
 
-        prev_total = np.where(first, prior["last_total"].to_numpy(), np.r_[np.nan, total[:-1]])
-        # A first-ever reading starts a run: nothing before it proves silence.
-        used = np.isnan(prev_total) | (total - prev_total > self.min_use_l)
+        # A first-ever reading (unknown consumption) starts a run: nothing before it proves silence.
+        used = np.isnan(consumption) | (consumption > self.min_use_l)
         since = pd.Series(np.where(used, ts, np.nan)).groupby(meters).ffill().to_numpy()
-        since = np.where(np.isnan(since), prior["since"].to_numpy(), since).astype("int64")
+        since = np.where(np.isnan(since), prior_since, since).astype("int64")
         alarmed = ts - since >= self.ceiling_ms_
 
         # Each run is one (meter, since); it raises at the arrival of its first alarmed row,
@@ -94,18 +107,17 @@ class InactivityDetector(BaseEstimator):
         raised = pd.concat([raised_before, raised_now[~raised_now.index.isin(raised_before.index)]])
 
         # A used row ends the run before it (same meter); the end is that row's arrival.
-        prev_since = np.where(first, prior["since"].to_numpy(), np.r_[0, since[:-1]])
-        ends = pd.DataFrame({"meter_id": meters, "since": prev_since, "ended": received})[used & ~np.isnan(prev_total)]
+        prev_since = np.where(first, prior_since, np.r_[0, since[:-1]])
+        ends = pd.DataFrame({"meter_id": meters, "since": prev_since, "ended": received})[used & ~np.isnan(consumption)]
         ended = ends.set_index(["meter_id", "since"])["ended"]
         closed = raised[raised.index.isin(ended.index)]
         closed_ends = ended.reindex(closed.index)
 
-        tail = pd.DataFrame(
-            {"last_ts": ts[last], "last_total": total[last], "since": since[last]}, index=pd.Index(meters[last])
-        )
+        tail = pd.DataFrame({"since": since[last]}, index=pd.Index(meters[last]))
         tail_raised = raised.reindex(pd.MultiIndex.from_arrays([tail.index, tail["since"]]))
         tail["raised"] = tail_raised.fillna(-1).astype("int64").to_numpy()
-        new_carry = pd.concat([carry.drop(tail.index, errors="ignore"), tail])[_CARRY_COLUMNS]
+        runs_carry = pd.concat([carry[["since", "raised"]].drop(tail.index, errors="ignore"), tail])
+        new_carry = register_carry.join(runs_carry)[_CARRY_COLUMNS]
 
         closed_episodes = make_episodes(
             closed.index.get_level_values(0),
@@ -126,22 +138,4 @@ class InactivityDetector(BaseEstimator):
 
 
 def _empty_carry() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "last_ts": pd.Series([], dtype="int64"),
-            "last_total": pd.Series([], dtype="float64"),
-            "since": pd.Series([], dtype="int64"),
-            "raised": pd.Series([], dtype="int64"),
-        },
-        index=pd.Index([], dtype=object),
-    )
-
-
-def _fresh_rows(rows: pd.DataFrame, carry: pd.DataFrame) -> pd.DataFrame:
-    """Drop readings older than one already seen for the meter: a late reading cannot move the state."""
-    if rows.empty:
-        return rows
-    seen = carry["last_ts"].reindex(rows["meter_id"]).fillna(-np.inf).to_numpy()
-    running = rows.groupby("meter_id", sort=False)["ts_ms"].cummax().groupby(rows["meter_id"]).shift(1)
-    newest_before = np.fmax(running.to_numpy(dtype="float64"), seen)
-    return rows[rows["ts_ms"].to_numpy() > newest_before].reset_index(drop=True)
+    return register.empty_carry().assign(since=pd.Series([], dtype="int64"), raised=pd.Series([], dtype="int64"))

@@ -37,6 +37,12 @@ def to_store_episodes(frame: pd.DataFrame) -> list[Episode]:
     ]
 
 
+def _ids(alert) -> dict:
+    """The fields a log line about ``alert`` carries for structured logs (ANXIN_LOG_FORMAT=json)."""
+    return {"alert_id": alert.id, "meter_id": alert.meter_id, "alert_kind": str(alert.kind),
+            "severity": str(alert.severity)}
+
+
 class Monitor:
     """Runs the detectors over the readings store and keeps the alerts table in step with them."""
 
@@ -76,11 +82,13 @@ class Monitor:
         self._cursor = cursor
         for kind, report in reports.items():
             for alert in report.raised:
-                log.info("raised %s alert %s on meter %s", kind, alert.id, alert.meter_id)
+                log.info("raised %s alert %s on meter %s", kind, alert.id, alert.meter_id, extra=_ids(alert))
             for alert in report.escalated:
-                log.info("escalated %s alert %s on meter %s to %s", kind, alert.id, alert.meter_id, alert.severity)
+                log.info("escalated %s alert %s on meter %s to %s", kind, alert.id, alert.meter_id, alert.severity,
+                         extra=_ids(alert))
             for alert in report.resolved:
-                log.info("resolved %s alert %s on meter %s: condition ended", kind, alert.id, alert.meter_id)
+                log.info("resolved %s alert %s on meter %s: condition ended", kind, alert.id, alert.meter_id,
+                         extra=_ids(alert))
         return reports
 
     def run(self, stop: threading.Event, tick_s: float) -> None:

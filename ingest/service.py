@@ -9,15 +9,17 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message
 from ingest.payload import PayloadRules, parse_message
 from store.dead_letters import Rejection
 from store.errors import StoreError
-from store.readings import Reading, ReadingsStore
+from store.readings import Reading, ReadingsStore, WriteResult
 from store.times import from_ms, to_ms, utc_now
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class Ingester:
         clock: Callable[[], datetime] = utc_now,
         max_batch: int = 1000,
         retry_max_s: float = 30.0,
+        metrics: IngestMetrics | None = None,
     ) -> None:
         self.source = source
         self.readings = readings
@@ -55,6 +58,7 @@ class Ingester:
         self.max_batch = max_batch
         self.retry_max_s = retry_max_s
         self.counters = IngestCounters()
+        self.metrics = IngestMetrics() if metrics is None else metrics
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; whatever is unacknowledged then is redelivered later."""
@@ -84,46 +88,80 @@ class Ingester:
             parsed = parse_message(message.topic, message.payload, received_ms=received_ms, rules=self.rules)
             readings.extend(parsed.readings)
             rejections.extend(parsed.rejections)
-        stored, result = self._retry(lambda: self.readings.write(readings), stop)
+        stored, result = self._retry(lambda: self._write(readings), stop)
         if not stored:
             return False
         received_at = from_ms(received_ms)
         for reading, stored_total in result.conflicts:
             rejections.append(_conflict(reading, stored_total, received_at))
+        for reading, why in result.refused:
+            rejections.append(_refused(reading, why, received_at))
         if rejections and not self._retry(lambda: self.dead_letters(rejections), stop)[0]:
             return False
+        duplicates = len(readings) - result.inserted - len(result.conflicts) - len(result.refused)
         self.counters.messages += len(batch)
         self.counters.readings_stored += result.inserted
-        self.counters.duplicates += len(readings) - result.inserted - len(result.conflicts)
+        self.counters.duplicates += duplicates
         self.counters.rejected += len(rejections)
+        self.metrics.batch_done(messages=len(batch), inserted=result.inserted, duplicates=duplicates,
+                                rejections=rejections, new_readings=_new_readings(readings, result),
+                                received_ms=received_ms)
         for rejection in rejections:
-            log.warning("dead-lettered a reading from %s: %s", rejection.topic, rejection.reason)
+            log.warning("dead-lettered a reading from %s: %s", rejection.topic, rejection.reason,
+                        extra={"meter_id": rejection.meter_id, "topic": rejection.topic})
         return True
+
+    def _write(self, readings: list[Reading]) -> WriteResult:
+        started = time.perf_counter()
+        result = self.readings.write(readings)
+        if readings:
+            self.metrics.write_seconds.observe(time.perf_counter() - started)
+        return result
 
     def _retry(self, write: Callable, stop: threading.Event) -> tuple[bool, object]:
         """Run ``write`` until it succeeds, backing off while the store is down; (False, None) if stopped first."""
         delay = 0.5
-        while not stop.is_set():
-            try:
-                return True, write()
-            except StoreError as exc:
-                self.counters.store_errors += 1
-                self.counters.last_error = str(exc)
-                log.warning("store unavailable, holding the batch and retrying in %.1fs: %s", delay, exc)
-                stop.wait(delay)
-                delay = min(delay * 2, self.retry_max_s)
-        return False, None
+        try:
+            while not stop.is_set():
+                try:
+                    return True, write()
+                except StoreError as exc:
+                    self.counters.store_errors += 1
+                    self.counters.last_error = str(exc)
+                    self.metrics.store_errors.inc()
+                    self.metrics.batch_held.set(1)
+                    log.warning("store unavailable, holding the batch and retrying in %.1fs: %s", delay, exc)
+                    stop.wait(delay)
+                    delay = min(delay * 2, self.retry_max_s)
+            return False, None
+        finally:
+            self.metrics.batch_held.set(0)
+
+
+def _new_readings(readings: Sequence[Reading], result: WriteResult) -> list[Reading]:
+    """The readings this write stored anew, or none when the result cannot say which they were.
+
+    A write reports how many it inserted, not which: only when every reading that is not a conflict
+    was inserted (no plain duplicates) are the new ones known.
+    """
+    conflicted = {id(reading) for reading, _ in result.conflicts}
+    new = [reading for reading in readings if id(reading) not in conflicted]
+    return new if len(new) == result.inserted else []
 
 
 def _conflict(reading: Reading, stored_total: float, received_at: datetime) -> Rejection:
-    payload = f'{{"ts_ms": {reading.ts_ms}, "total_l": {reading.total_l}}}'.encode()
-    return Rejection(
-        topic=f"meters/{reading.meter_id}/readings",
-        payload=payload,
-        reason=(
-            f"a reading for this meter at this ts is already stored with total_l {stored_total}; "
-            f"this one says {reading.total_l}. The first is kept; check the meter's clock or register"
-        ),
-        received_at=received_at,
-        meter_id=reading.meter_id,
+    reason = (
+        f"a reading for this meter at this ts is already stored with total_l {stored_total}; "
+        f"this one says {reading.total_l}. The first is kept; check the meter's clock or register"
     )
+    return _store_rejection(reading, reason, received_at)
+
+
+def _refused(reading: Reading, why: str, received_at: datetime) -> Rejection:
+    return _store_rejection(reading, f"the readings store refused it: {why}; check the meter clock", received_at)
+
+
+def _store_rejection(reading: Reading, reason: str, received_at: datetime) -> Rejection:
+    payload = f'{{"ts_ms": {reading.ts_ms}, "total_l": {reading.total_l}}}'.encode()
+    return Rejection(topic=f"meters/{reading.meter_id}/readings", payload=payload, reason=reason,
+                     received_at=received_at, meter_id=reading.meter_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import shutil
 import socket
 import subprocess
@@ -47,6 +48,9 @@ class Mosquitto:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
+            # Started as root, mosquitto drops to the "mosquitto" user and then cannot write its
+            # persistence file here: run as whoever runs the tests.
+            f"user {getpass.getuser()}\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
             "autosave_interval 1\n"

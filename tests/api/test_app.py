@@ -14,6 +14,7 @@ from tests.api.conftest import NOW
 
 ROUTES = {
     ("get", "/health"),
+    ("get", "/metrics"),
     ("get", "/api/v1/alerts"),
     ("get", "/api/v1/alerts/{alert_id}"),
     ("post", "/api/v1/alerts/{alert_id}/ack"),
@@ -22,7 +23,8 @@ ROUTES = {
     ("get", "/api/v1/meters/{meter_id}/readings"),
     ("get", "/api/v1/dead-letters"),
 }
-PROTECTED = sorted((m, p.replace("{alert_id}", "1").replace("{meter_id}", "m1")) for m, p in ROUTES if p != "/health")
+PROTECTED = sorted((m, p.replace("{alert_id}", "1").replace("{meter_id}", "m1")) for m, p in ROUTES
+                   if p not in ("/health", "/metrics"))
 
 
 def test_health_needs_no_token(client):

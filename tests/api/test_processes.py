@@ -74,6 +74,12 @@ def test_anxin_run_ingests_detects_and_serves_in_one_process(mosquitto, tmp_path
                    what="the meter to appear")
         [meter] = httpx.get(f"{base}/api/v1/meters", headers=headers).json()["items"]
         assert (meter["meter_id"], meter["state"], meter["last_reading"]["total_l"]) == ("flat-7", "ok", 10.5)
+
+        def metrics() -> list[str]:  # no token; the ingester's metrics and the fleet's, from one process
+            return httpx.get(f"{base}/metrics").text.splitlines()
+
+        wait_until(lambda: "anxin_ingest_readings_total 1.0" in metrics(), what="the ingester's metrics")
+        assert 'anxin_meters{family="flat"} 1.0' in metrics()
     finally:
         assert stop(process) == 0
 

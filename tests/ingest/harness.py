@@ -17,10 +17,12 @@ from api.settings import Settings, load_settings
 from api.wiring import Background, Stores, build_ingester, start_ingester
 
 
-def ingest_settings(broker_url: str, tmp_path: Path, protocol: str = "5", client_id: str = "anxin-test") -> Settings:
+def ingest_settings(broker_url: str, tmp_path: Path, protocol: str = "5", client_id: str = "anxin-test",
+                    readings_url: str | None = None, **more) -> Settings:
+    """Settings for an ingester on a test broker; readings in SQLite unless ``readings_url`` says otherwise."""
     db_url = f"sqlite:///{tmp_path}/anxin.db"
     return load_settings(mqtt_url=broker_url, mqtt_protocol=protocol, mqtt_client_id=client_id,
-                         readings_url=db_url, database_url=db_url)
+                         readings_url=readings_url or db_url, database_url=db_url, **more)
 
 
 class InProcessIngester:
@@ -49,11 +51,14 @@ class InProcessIngester:
         self.stop()
 
 
-def ingester_process(settings: Settings, log_path: Path) -> subprocess.Popen:
-    """``anxin ingest`` as its own process, so a test can SIGKILL it."""
+def ingester_process(settings: Settings, log_path: Path, overrides: dict[str, str] | None = None) -> subprocess.Popen:
+    """``anxin ingest`` as its own process, so a test can SIGKILL it; ``overrides`` are more environment."""
     env = dict(os.environ, ANXIN_MQTT_URL=settings.mqtt_url, ANXIN_MQTT_PROTOCOL=settings.mqtt_protocol,
                ANXIN_MQTT_CLIENT_ID=settings.mqtt_client_id, ANXIN_READINGS_URL=settings.readings_url,
-               ANXIN_DATABASE_URL=settings.database_url)
+               ANXIN_MQTT_TOPIC=settings.mqtt_topic,
+               ANXIN_DATABASE_URL=settings.database_url,
+               ANXIN_INGEST_METRICS_PORT="0")  # tests in parallel must not fight over 9108
+    env.update(overrides or {})
     with open(log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "ingest"],
                                 env=env, stdout=log, stderr=log)

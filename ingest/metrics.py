@@ -1,0 +1,121 @@
+"""The ingester's Prometheus metrics, and the small HTTP server that exposes them for ``anxin ingest``.
+
+The Ingester updates an ``IngestMetrics``; the composition root decides which registry holds it
+(the API's in ``anxin run``, a server of its own in ``anxin ingest``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from store.dead_letters import Rejection
+from store.readings import Reading
+
+# What a rejection is about, derived from its reason (see reason_kind); the label never takes other values.
+REASON_KINDS = ("topic", "too_large", "not_json", "shape", "meter_id", "ts", "total", "extra", "conflict", "other")
+
+# First match wins: how each reason written by ingest/payload.py and ingest/service.py begins.
+_REASON_PREFIXES = (
+    ("topic", ("topic ",)),
+    ("extra", ("optional field", "an optional field")),
+    ("too_large", ("payload has ",)),
+    ("not_json", ("payload is not utf-8", "payload is not json")),
+    ("shape", ("payload is a json", "payload is an empty array", "item is a json")),
+    ("meter_id", ("meter_id ",)),
+    ("ts", ("ts ", "missing ts")),
+    ("total", ("total_l", "total_m3", "missing total", "send total_l")),
+    ("conflict", ("a reading for this meter at this ts is already stored",)),
+    ("store_refused", ("the readings store refused it",)),
+)
+
+WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# From "live" to "a week-old batch": meters that upload daily land around 12-24 h.
+LAG_BUCKETS_S = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86_400, 2 * 86_400, 7 * 86_400)
+
+
+def reason_kind(reason: str) -> str:
+    """A short, bounded name for what a rejection reason is about, for the ``reason_kind`` label.
+
+    >>> reason_kind("payload is not JSON: Expecting value at line 1 column 1")
+    'not_json'
+    >>> reason_kind("total_l must be a non-negative number, got -5"), reason_kind("missing ts; send ...")
+    ('total', 'ts')
+    >>> reason_kind("payload is 300000 bytes; the limit is 262144 (only the first ...)")
+    'too_large'
+    >>> reason_kind("something new")
+    'other'
+    """
+    text = reason.lower()
+    if text.startswith("payload is ") and " bytes; the limit is " in text:
+        return "too_large"
+    for kind, prefixes in _REASON_PREFIXES:
+        if text.startswith(prefixes):
+            return kind
+    return "other"
+
+
+class IngestMetrics:
+    """The counters, histograms and gauge that the Ingester updates, all held by ``registry``.
+
+    Without a registry they go to a private one that nothing serves, so an Ingester built
+    without metrics (as in a unit test) still counts.
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = CollectorRegistry() if registry is None else registry
+        r = self.registry
+        self.messages = Counter("anxin_ingest_messages_total", "MQTT messages processed and acknowledged.",
+                                registry=r)
+        self.readings = Counter("anxin_ingest_readings_total", "New readings stored.", registry=r)
+        self.duplicates = Counter("anxin_ingest_duplicates_total",
+                                  "Readings already stored with the same total, ignored.", registry=r)
+        self.rejected = Counter("anxin_ingest_rejected_total",
+                                "Messages or batch items refused, by what the reason is about.",
+                                ["reason_kind"], registry=r)
+        for kind in REASON_KINDS:
+            self.rejected.labels(reason_kind=kind)  # every series exists from the start, at 0
+        self.dead_letters = Counter("anxin_ingest_dead_letters_total",
+                                    "Rejections written to the dead-letter table.", registry=r)
+        self.store_errors = Counter("anxin_ingest_store_errors_total",
+                                    "Failed writes to the readings store or the dead-letter table (each is retried).",
+                                    registry=r)
+        self.write_seconds = Histogram("anxin_ingest_write_seconds",
+                                       "Time a successful batch write to the readings store took.",
+                                       buckets=WRITE_BUCKETS_S, registry=r)
+        self.lag_seconds = Histogram("anxin_ingest_lag_seconds",
+                                     "Receive time minus reading time of newly stored readings (0 if ahead).",
+                                     buckets=LAG_BUCKETS_S, registry=r)
+        self.batch_held = Gauge("anxin_ingest_batch_held",
+                                "1 while a batch waits for an unavailable store, else 0.", registry=r)
+
+    def batch_done(
+        self,
+        *,
+        messages: int,
+        inserted: int,
+        duplicates: int,
+        rejections: Sequence[Rejection],
+        new_readings: Sequence[Reading],
+        received_ms: int,
+    ) -> None:
+        """Count a batch that was stored, dead-lettered and is about to be acknowledged."""
+        self.messages.inc(messages)
+        self.readings.inc(inserted)
+        self.duplicates.inc(duplicates)
+        for rejection in rejections:
+            self.rejected.labels(reason_kind=reason_kind(rejection.reason)).inc()
+        self.dead_letters.inc(len(rejections))
+        for reading in new_readings:
+            self.lag_seconds.observe(max(0, received_ms - reading.ts_ms) / 1000)
+
+
+def start_metrics_server(registry: CollectorRegistry, *, host: str, port: int) -> tuple[WSGIServer, threading.Thread]:
+    """Serve ``registry`` at ``http://host:port/metrics`` from a daemon thread; ``server.shutdown()`` stops it.
+
+    Raises OSError if the port cannot be bound.
+    """
+    return start_http_server(port, addr=host, registry=registry)
