@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     max_clock_skew_s: float = Field(300.0, ge=0, description="readings further ahead than this are refused")
     max_payload_bytes: int = Field(256 * 1024, gt=0)
     ingest_queue_messages: int = Field(10_000, gt=0, description="messages held in memory before backpressure")
+    ingest_meter_messages_per_min: float = Field(60.0, gt=0, description="flood rule: a meter's sustained rate")
+    ingest_meter_burst: float = Field(1000.0, ge=1, description="flood rule: messages a meter may send at once")
     detect_tick_s: float = Field(60.0, gt=0)
     detect_history_days: float = Field(14.0, gt=0, description="history the detector reloads at start")
     api_host: str = "127.0.0.1"

@@ -19,6 +19,7 @@ from detect.inactivity import InactivityDetector
 from detect.monitor import Monitor
 from detect.offline import OfflineDetector
 from ingest.metrics import IngestMetrics, start_metrics_server
+from ingest.flood import FloodGate
 from ingest.mqtt import MqttOptions, MqttSource, make_client
 from ingest.payload import PayloadRules
 from ingest.service import Ingester
@@ -103,6 +104,7 @@ def build_ingester(
         readings=stores.readings,
         dead_letters=dead_letter,
         rules=payload_rules(settings),
+        flood=FloodGate(per_minute=settings.ingest_meter_messages_per_min, burst=settings.ingest_meter_burst),
         clock=clock,
         metrics=IngestMetrics(registry),
     )

@@ -30,6 +30,7 @@ _REASON_PREFIXES = (
     ("total", ("total_l", "total_m3", "missing total", "send total_l")),
     ("conflict", ("a reading for this meter at this ts is already stored",)),
     ("store_refused", ("the readings store refused it",)),
+    ("flood", ("flood:",)),
 )
 
 WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -89,6 +90,8 @@ class IngestMetrics:
         self.lag_seconds = Histogram("anxin_ingest_lag_seconds",
                                      "Receive time minus reading time of newly stored readings (0 if ahead).",
                                      buckets=LAG_BUCKETS_S, registry=r)
+        self.flood_dropped = Counter("anxin_ingest_flood_dropped_total",
+                                     "Messages not stored because their meter sent over its rate limit.", registry=r)
         self.batch_held = Gauge("anxin_ingest_batch_held",
                                 "1 while a batch waits for an unavailable store, else 0.", registry=r)
 

@@ -14,9 +14,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ingest.flood import FloodGate
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message
-from ingest.payload import PayloadRules, parse_message
+from ingest.payload import PayloadRules, meter_id_from_topic, parse_message
 from store.dead_letters import Rejection
 from store.errors import StoreError
 from store.readings import Reading, ReadingsStore, WriteResult
@@ -49,6 +50,7 @@ class Ingester:
         max_batch: int = 1000,
         retry_max_s: float = 30.0,
         metrics: IngestMetrics | None = None,
+        flood: FloodGate | None = None,
     ) -> None:
         self.source = source
         self.readings = readings
@@ -59,6 +61,8 @@ class Ingester:
         self.retry_max_s = retry_max_s
         self.counters = IngestCounters()
         self.metrics = IngestMetrics() if metrics is None else metrics
+        self.flood = FloodGate() if flood is None else flood
+        self._batches = 0
 
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; whatever is unacknowledged then is redelivered later."""
@@ -84,7 +88,14 @@ class Ingester:
         received_ms = to_ms(self.clock())
         readings: list[Reading] = []
         rejections: list[Rejection] = []
+        self._batches += 1
+        if self._batches % 1000 == 0:
+            self.flood.forget_idle()
         for message in batch:
+            meter_id = meter_id_from_topic(message.topic)
+            if meter_id is not None and not self.flood.admit(meter_id):
+                self._flooded(message, meter_id, received_ms, rejections)
+                continue
             parsed = parse_message(message.topic, message.payload, received_ms=received_ms, rules=self.rules)
             readings.extend(parsed.readings)
             rejections.extend(parsed.rejections)
@@ -110,6 +121,20 @@ class Ingester:
             log.warning("dead-lettered a reading from %s: %s", rejection.topic, rejection.reason,
                         extra={"meter_id": rejection.meter_id, "topic": rejection.topic})
         return True
+
+    def _flooded(self, message: Message, meter_id: str, received_ms: int, rejections: list[Rejection]) -> None:
+        """A message over its meter's rate limit: counted, and dead-lettered once a minute per meter."""
+        self.metrics.flood_dropped.inc()
+        dropped = self.flood.report_due(meter_id)
+        if not dropped:
+            return
+        reason = (
+            f"flood: meter {meter_id} sent more than {self.flood.per_minute:g} messages a minute (bursts of"
+            f" {self.flood.burst:g}); {dropped} message(s) dropped since the last report, this one included;"
+            " fix the meter's upload interval"
+        )
+        rejections.append(Rejection(message.topic, message.payload[: self.rules.max_payload_bytes], reason,
+                                    from_ms(received_ms), meter_id))
 
     def _write(self, readings: list[Reading]) -> WriteResult:
         started = time.perf_counter()

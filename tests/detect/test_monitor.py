@@ -99,3 +99,26 @@ def test_a_database_outage_is_retried_not_fatal(readings_store, postgres_url):
     live.tick()
     assert open_alerts(up) == [("m1", "inactivity", "open")]
     up.dispose()
+
+
+def test_a_batch_20_hours_late_ends_the_offline_alert_and_records_the_silence_it_proves(database, readings_store):
+    """Hourly uploads stop; 20 hours later the missed readings arrive as one batch. In them, the
+    register stood still for 15 hours and then moved: that silence is recorded (already over)."""
+    clock = Clock()
+    live = monitor(database, readings_store, clock)
+    hourly(readings_store, clock, "m1", list(range(24)))  # used every hour; total 23 at hour 23
+    live.tick()
+    clock.now = T0 + timedelta(hours=43)
+    live.tick()
+    assert open_alerts(database) == [("m1", "meter_offline", "open")]
+    arrived = T0_MS + 44 * H
+    clock.now = T0 + timedelta(hours=44)
+    readings_store.write([Reading("m1", T0_MS + h * H, 23.0 if h < 38 else 30.0, arrived) for h in range(24, 44)])
+    live.tick()
+    with database.session() as session:
+        alerts = {a.kind: a for a in list_alerts(session, limit=10)[0]}
+    assert alerts["meter_offline"].status == "resolved"
+    silence = alerts["inactivity"]
+    assert silence.status == "resolved"
+    # It began at the last use (hour 23) and ended when the batch proving the next use arrived.
+    assert (silence.started_at, silence.ended_at) == (T0 + timedelta(hours=23), T0 + timedelta(hours=44))
