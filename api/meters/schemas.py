@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from api.meters.service import MeterState, MeterSummary, ReadingRecord, ReadingWindow
+from api.meters.service import HourlyWindow, MeterState, MeterSummary, ReadingRecord, ReadingWindow
 from api.timefmt import local
 
 
@@ -71,4 +71,28 @@ class ReadingList(BaseModel):
             start=local(window.start, tz),
             end=local(window.end, tz),
             items=[ReadingRead.build(r, tz=tz) for r in window.items],
+        )
+
+
+class HourRead(BaseModel):
+    hour: datetime = Field(description="start of the hour")
+    total_l: float = Field(description="register total at the hour's last reading, litres")
+    first_l: float = Field(description="register total at the hour's first reading, litres")
+    readings: int = Field(description="readings in the hour")
+
+
+class HourlyList(BaseModel):
+    meter_id: str
+    start: datetime = Field(description="window start, inclusive")
+    end: datetime = Field(description="window end, exclusive")
+    items: list[HourRead] = Field(description="hours with readings, oldest first")
+
+    @classmethod
+    def build(cls, window: HourlyWindow, *, tz: ZoneInfo) -> HourlyList:
+        return cls(
+            meter_id=window.meter_id,
+            start=local(window.start, tz),
+            end=local(window.end, tz),
+            items=[HourRead(hour=local(h.hour, tz), total_l=h.total_l, first_l=h.first_l, readings=h.readings)
+                   for h in window.items],
         )

@@ -18,6 +18,8 @@ from store.readings import ReadingsStore
 
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=31)
+DEFAULT_HOURLY_WINDOW = timedelta(days=30)
+MAX_HOURLY_WINDOW = timedelta(days=366)  # the hourly series is cheap: a year is 8,784 points
 
 
 class MeterState(enum.StrEnum):
@@ -50,6 +52,22 @@ class ReadingWindow:
     start: datetime
     end: datetime
     items: list[ReadingRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class HourRecord:
+    hour: datetime
+    total_l: float
+    first_l: float
+    readings: int
+
+
+@dataclass(frozen=True, slots=True)
+class HourlyWindow:
+    meter_id: str
+    start: datetime
+    end: datetime
+    items: list[HourRecord]
 
 
 def state_of(alerts: list[Alert]) -> MeterState:
@@ -89,6 +107,41 @@ def _show(when: datetime) -> str:
     return when.isoformat(timespec="seconds")
 
 
+def _window(
+    start: datetime | None, end: datetime | None, now: datetime, default: timedelta, limit: timedelta
+) -> tuple[datetime, datetime]:
+    end = now if end is None else end
+    start = end - default if start is None else start
+    if start >= end:
+        raise InvalidRequest(f"start ({_show(start)}) must be before end ({_show(end)})")
+    if end - start > limit:
+        raise InvalidRequest(
+            f"the window from {_show(start)} to {_show(end)} spans {(end - start) / timedelta(days=1):.1f} days; "
+            f"ask for at most {limit.days} days at a time, giving both start and end"
+        )
+    return start, end
+
+
+def _known_or_raise(readings: ReadingsStore, meter_id: str) -> None:
+    if readings.latest([meter_id]).empty:
+        raise NotFound(f"meter {meter_id!r} has never sent a reading; GET /api/v1/meters lists the known meters")
+
+
+def read_hourly(
+    *, readings: ReadingsStore, meter_id: str, start: datetime | None, end: datetime | None, now: datetime
+) -> HourlyWindow:
+    """One meter's hourly series for the hours with start <= hour < end (default: the last 30 days)."""
+    start, end = _window(start, end, now, DEFAULT_HOURLY_WINDOW, MAX_HOURLY_WINDOW)
+    frame = readings.read_hourly(meter_ids=[meter_id], start_ms=to_ms(start), end_ms=to_ms(end))
+    if frame.empty:
+        _known_or_raise(readings, meter_id)
+    items = [
+        HourRecord(hour=from_ms(int(h)), total_l=float(t), first_l=float(f), readings=int(n))
+        for h, t, f, n in frame[["hour_ms", "total_l", "first_l", "n"]].itertuples(index=False, name=None)
+    ]
+    return HourlyWindow(meter_id=meter_id, start=start, end=end, items=items)
+
+
 def read_window(
     *,
     readings: ReadingsStore,
@@ -102,18 +155,10 @@ def read_window(
     ``end`` defaults to ``now`` and ``start`` to seven days before ``end``; a window may span at
     most 31 days. Raises NotFound if the meter has never sent a reading.
     """
-    end = now if end is None else end
-    start = end - DEFAULT_WINDOW if start is None else start
-    if start >= end:
-        raise InvalidRequest(f"start ({_show(start)}) must be before end ({_show(end)})")
-    if end - start > MAX_WINDOW:
-        raise InvalidRequest(
-            f"the window from {_show(start)} to {_show(end)} spans {(end - start) / timedelta(days=1):.1f} days; "
-            f"ask for at most {MAX_WINDOW.days} days at a time, giving both start and end"
-        )
+    start, end = _window(start, end, now, DEFAULT_WINDOW, MAX_WINDOW)
     rows = readings.read_meter(meter_id, start_ms=to_ms(start), end_ms=to_ms(end))
-    if not rows and readings.latest([meter_id]).empty:
-        raise NotFound(f"meter {meter_id!r} has never sent a reading; GET /api/v1/meters lists the known meters")
+    if not rows:
+        _known_or_raise(readings, meter_id)
     items = [
         ReadingRecord(
             ts=from_ms(r["ts_ms"]), total_l=float(r["total_l"]), received_at=from_ms(r["received_ms"]), extra=r["extra"]

@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 from api.deps import NowDep, PageDep, ReadingsDep, SessionDep, TimezoneDep
 from api.errors import responses
 from api.meters import service
-from api.meters.schemas import MeterPage, MeterRead, ReadingList
+from api.meters.schemas import HourlyList, MeterPage, MeterRead, ReadingList
 
 router = APIRouter(prefix="/meters", tags=["meters"])
 
@@ -53,3 +53,21 @@ def read_meter(
 ) -> ReadingList:
     window = service.read_window(readings=readings, meter_id=meter_id, start=start, end=end, now=now)
     return ReadingList.build(window, tz=tz)
+
+
+@router.get(
+    "/{meter_id}/hourly",
+    response_model=HourlyList,
+    responses=responses(404),
+    summary="A meter's hourly series (last total per hour) in a window of at most 366 days",
+)
+def read_meter_hourly(
+    meter_id: str,
+    readings: ReadingsDep,
+    now: NowDep,
+    tz: TimezoneDep,
+    start: Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("inclusive; default: end - 30 days")] = None,
+    end: End = None,
+) -> HourlyList:
+    window = service.read_hourly(readings=readings, meter_id=meter_id, start=start, end=end, now=now)
+    return HourlyList.build(window, tz=tz)

@@ -21,6 +21,7 @@ ROUTES = {
     ("post", "/api/v1/alerts/{alert_id}/resolve"),
     ("get", "/api/v1/meters"),
     ("get", "/api/v1/meters/{meter_id}/readings"),
+    ("get", "/api/v1/meters/{meter_id}/hourly"),
     ("get", "/api/v1/dead-letters"),
 }
 PROTECTED = sorted((m, p.replace("{alert_id}", "1").replace("{meter_id}", "m1")) for m, p in ROUTES

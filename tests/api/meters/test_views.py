@@ -156,3 +156,17 @@ def test_an_unknown_meter_is_404(client, analyst, history):
 def test_a_known_meter_with_no_readings_in_the_window_is_empty(client, analyst, history):
     response = client.get("/api/v1/meters/m2/readings?end=" + quote("2026-11-01T00:00:00+08:00"), headers=analyst)
     assert totals(response) == []
+
+
+def test_the_hourly_series_of_a_meter(client, analyst, readings_store):
+    """Served from the store's hourly series (kept in InfluxDB, derived in SQLite): last total per hour."""
+    hour = timedelta(hours=1)
+    base = NOW.replace(minute=0, second=0, microsecond=0) - 3 * hour
+    readings_store.write([reading("m1", base + timedelta(minutes=10), 5.0), reading("m1", base + timedelta(minutes=50), 7.0),
+                          reading("m1", base + 2 * hour, 9.0)])
+    body = client.get(f"/api/v1/meters/m1/hourly?start={quote((base - hour).isoformat())}", headers=analyst).json()
+    assert [(h["total_l"], h["first_l"], h["readings"]) for h in body["items"]] == [(7.0, 5.0, 2), (9.0, 9.0, 1)]
+    assert body["items"][0]["hour"].endswith("+08:00")
+    assert client.get("/api/v1/meters/nobody/hourly", headers=analyst).status_code == 404
+    too_long = client.get(f"/api/v1/meters/m1/hourly?start={quote((NOW - 400 * DAY).isoformat())}", headers=analyst)
+    assert too_long.status_code == 422 and "366 days" in str(too_long.json())
