@@ -19,7 +19,7 @@ from ingest.metrics import IngestMetrics
 from ingest.mqtt import Message
 from ingest.payload import PayloadRules, meter_id_from_topic, parse_message
 from store.dead_letters import Rejection
-from store.errors import StoreError
+from store.errors import StoreError, StoreRefused
 from store.readings import Reading, ReadingsStore, WriteResult
 from store.times import from_ms, to_ms, utc_now
 
@@ -138,7 +138,12 @@ class Ingester:
 
     def _write(self, readings: list[Reading]) -> WriteResult:
         started = time.perf_counter()
-        result = self.readings.write(readings)
+        try:
+            result = self.readings.write(readings)
+        except StoreRefused as exc:
+            # Retrying would block every meter behind this batch: keep its readings as dead letters.
+            log.error("the readings store refused a batch of %d readings for good: %s", len(readings), exc)
+            return WriteResult(refused=[(r, str(exc)) for r in readings])
         if readings:
             self.metrics.write_seconds.observe(time.perf_counter() - started)
         return result

@@ -9,6 +9,10 @@ class StoreUnavailable(StoreError):
     """The backend cannot be reached right now; retry later, nothing was written."""
 
 
+class StoreRefused(StoreError):
+    """The backend refused this write for good (a bad request): retrying the same data cannot help."""
+
+
 class ConfigError(StoreError):
     """A store URL or setting is wrong; the message says what to change."""
 

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pandas as pd
 
-from store.errors import ConfigError, StoreError, StoreUnavailable
+from store.errors import ConfigError, StoreError, StoreRefused, StoreUnavailable
 from store.line_protocol import escape_tag, field_value, line, quote_identifier, quote_string
 from store.readings import HOURLY_COLUMNS, Reading, WriteResult, hourly_frame, readings_frame
 
@@ -71,7 +71,7 @@ class InfluxReadingsStore:
         writer: str = "anxin",
         timeout_s: float = 10.0,
         overlap_ms: int = 300_000,
-        late_ms: int = 400 * _DAY_MS,
+        late_ms: int = 31 * _DAY_MS,
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.database = database
@@ -179,6 +179,9 @@ class InfluxReadingsStore:
             return
         params = {"db": self.database, "rp": policy, "precision": "ns" if policy == self.policies.recent else "ms"}
         response = self._request("POST", "/write", params=params, content=body.encode())
+        if response.status_code == 404 or "database not found" in response.text:
+            self._ready = False  # deleted under us: the next attempt sets it up again
+            raise StoreUnavailable(f"InfluxDB has no database {self.database!r} (any more); it is created on retry")
         if response.status_code != 204:
             raise _error("write to", policy, response)
 
@@ -206,7 +209,8 @@ class InfluxReadingsStore:
         self._ensure_ready()
         query = f"SELECT total_l, received_ms, extra FROM {RAW}{_where([meter_id], start_ms, end_ms)}"
         return [
-            {"ts_ms": ts, "total_l": float(total), "received_ms": received, "extra": json.loads(extra) if extra else None}
+            {"ts_ms": ts, "total_l": float(total), "received_ms": received,
+             "extra": json.loads(extra) if extra else None}
             for series in self._query(self.policies.raw, query)
             for ts, total, received, extra in series["values"]
         ]
@@ -353,8 +357,14 @@ class InfluxReadingsStore:
                 self._create_policies(missing)
                 durations = self._policy_durations()
             raw = durations.get(wanted.raw)
+            if not raw and not self._server_version().lstrip("v").startswith("1."):
+                # 2.x and 3 may not report a bucket's retention here, yet refuse points beyond it.
+                raw = _duration_ms(wanted.raw_duration)
             self._raw_keep_ms = None if not raw else raw - _RETENTION_MARGIN_MS
             self._ready = True
+
+    def _server_version(self) -> str:
+        return self._request("GET", "/ping").headers.get("X-Influxdb-Version", "")
 
     def _policy_durations(self) -> dict[str, int]:
         """Retention policy name -> duration in ms (0: forever); empty if the database does not exist."""
@@ -475,13 +485,13 @@ def _in_arrival_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _duration_ms(text: str) -> int:
-    """An InfluxDB duration as SHOW RETENTION POLICIES prints it ("9600h0m0s", "0s") in ms.
+    """An InfluxDB duration ("9600h0m0s" as SHOW RETENTION POLICIES prints it, "400d", "INF") in ms; 0 is forever.
 
-    >>> _duration_ms("9600h0m0s"), _duration_ms("1h30m0s"), _duration_ms("0s")
-    (34560000000, 5400000, 0)
+    >>> _duration_ms("9600h0m0s"), _duration_ms("1h30m0s"), _duration_ms("400d"), _duration_ms("INF")
+    (34560000000, 5400000, 34560000000, 0)
     """
     total, number = 0, ""
-    units = {"h": _HOUR_MS, "m": 60_000, "s": 1000}
+    units = {"w": 7 * _DAY_MS, "d": _DAY_MS, "h": _HOUR_MS, "m": 60_000, "s": 1000}
     for ch in text:
         if ch.isdigit() or ch == ".":
             number += ch
@@ -501,6 +511,8 @@ def _error(action: str, target: str, response: httpx.Response) -> StoreError:
             f"InfluxDB refused our credentials to {action} {target} (HTTP {response.status_code}); check the token"
             " in ANXIN_READINGS_URL"
         )
+    if action == "write to" and response.status_code in (400, 413, 422):
+        return StoreRefused(f"InfluxDB refused to {action} {target} (HTTP {response.status_code}): {body}")
     return StoreError(f"InfluxDB refused to {action} {target} (HTTP {response.status_code}): {body}")
 
 

@@ -30,6 +30,9 @@ def _window_edge(description: str) -> object:
     return Query(description=description + "; ISO 8601 with a UTC offset, e.g. 2026-11-22T13:00:00+08:00")
 
 
+HourlyStart = Annotated[
+    datetime | None, AfterValidator(_require_offset), _window_edge("inclusive; default: end - 30 days")
+]
 Start = Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("inclusive; default: end - 7 days")]
 End = Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("exclusive; default: now")]
 
@@ -66,7 +69,7 @@ def read_meter_hourly(
     readings: ReadingsDep,
     now: NowDep,
     tz: TimezoneDep,
-    start: Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("inclusive; default: end - 30 days")] = None,
+    start: HourlyStart = None,
     end: End = None,
 ) -> HourlyList:
     window = service.read_hourly(readings=readings, meter_id=meter_id, start=start, end=end, now=now)

@@ -185,3 +185,41 @@ def test_a_store_outage_holds_the_batch_unacknowledged_until_it_is_stored(mosqui
     finally:
         ingester.stop()
 
+
+
+class RefusingStore:
+    """A store that refuses one batch for good (as InfluxDB does a field-type conflict): a seam we own."""
+
+    def __init__(self, inner: SqliteReadingsStore) -> None:
+        self.inner = inner
+        self.refusals = 1
+
+    def write(self, readings):
+        from store.errors import StoreRefused
+
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise StoreRefused("HTTP 400: field type conflict")
+        return self.inner.write(readings)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_batch_refused_for_good_is_dead_lettered_and_the_stream_goes_on(mosquitto, tmp_path):
+    settings = ingest_settings(mosquitto.url, tmp_path)
+    ingester = InProcessIngester(settings)
+    ingester.ingester.readings = RefusingStore(ingester.stores.readings)
+    ingester.start()
+    try:
+        ts = now_s() - 600
+        client = publisher(mosquitto.port)
+        publish_all(client, [("meters/m1/readings", reading(ts, 1.0))])
+        wait_until(lambda: ingester.ingester.counters.messages == 1, what="the refused batch to be handled")
+        publish_all(client, [("meters/m2/readings", reading(ts, 2.0))])
+        wait_until(lambda: stored(settings) == 1, what="the next batch to be stored")
+        with ingester.stores.db.session() as session:
+            [letter] = list_dead_letters(session)[0]
+        assert letter.meter_id == "m1" and "field type conflict" in letter.reason
+    finally:
+        ingester.stop()

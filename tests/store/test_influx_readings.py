@@ -149,8 +149,8 @@ def test_line_protocol_escapes_what_it_must_and_refuses_what_it_cannot_carry():
         'reading,meter_id=a\\ b\\,c\\=d total_l=1.0,extra="x\\"y\\\\" 5')
     assert escape_tag("水表") == "水表"
     assert field_value(3) == "3i" and field_value(True) == "true" and field_value(1e-7) == "1e-07"
-    for bad in (lambda: escape_tag(""), lambda: escape_tag("a\nb"), lambda: escape_tag("a\\"), lambda: field_value(float("nan")),
-                lambda: line("m", {}, {}, 1)):
+    for bad in (lambda: escape_tag(""), lambda: escape_tag("a\nb"), lambda: escape_tag("a\\"),
+                lambda: field_value(float("nan")), lambda: line("m", {}, {}, 1)):
         with pytest.raises(LineProtocolError):
             bad()
 

@@ -162,7 +162,8 @@ def test_the_hourly_series_of_a_meter(client, analyst, readings_store):
     """Served from the store's hourly series (kept in InfluxDB, derived in SQLite): last total per hour."""
     hour = timedelta(hours=1)
     base = NOW.replace(minute=0, second=0, microsecond=0) - 3 * hour
-    readings_store.write([reading("m1", base + timedelta(minutes=10), 5.0), reading("m1", base + timedelta(minutes=50), 7.0),
+    minutes = timedelta(minutes=1)
+    readings_store.write([reading("m1", base + 10 * minutes, 5.0), reading("m1", base + 50 * minutes, 7.0),
                           reading("m1", base + 2 * hour, 9.0)])
     body = client.get(f"/api/v1/meters/m1/hourly?start={quote((base - hour).isoformat())}", headers=analyst).json()
     assert [(h["total_l"], h["first_l"], h["readings"]) for h in body["items"]] == [(7.0, 5.0, 2), (9.0, 9.0, 1)]
