@@ -147,10 +147,67 @@ def backtest(
     except (CsvFormatError, FileNotFoundError) as exc:
         typer.echo(f"anxin backtest: {exc}", err=True)
         raise typer.Exit(2) from exc
-    episodes = run_backtest(frame, build_detectors(settings.detect))
+    episodes = run_backtest(frame, build_detectors(settings.detect, timezone=settings.timezone),
+                            refit_days=settings.detect.refit_days)
     write_alerts_csv(episodes, out, settings.timezone)
     counts = episodes["kind"].value_counts().to_dict()
     typer.echo(f"{len(frame)} readings of {frame['meter_id'].nunique()} meters -> {len(episodes)} alerts {counts}: {out}")
+
+
+@app.command()
+def evaluate(
+    readings: Annotated[Path | None, typer.Option(
+        "--readings", help="Readings CSV: meter_id,ts,total_l[,received_at].")] = None,
+    incidents: Annotated[Path | None, typer.Option(
+        "--incidents", help="Incidents CSV: meter_id,kind,start_ms,end_ms (as simulate --labels writes).")] = None,
+    simulated: Annotated[bool, typer.Option(
+        "--simulate", help="Evaluate on simulated households with the standard incident mix instead.")] = False,
+    households: Annotated[int, typer.Option(help="With --simulate: how many households.")] = 50,
+    days: Annotated[float, typer.Option(help="With --simulate: days simulated.")] = 90.0,
+    cadence_s: Annotated[int, typer.Option("--cadence-s", help="With --simulate: seconds between readings.")] = 3600,
+    random_state: Annotated[int, typer.Option("--random-state", help="With --simulate: random seed.")] = 0,
+    horizon_h: Annotated[float | None, typer.Option(
+        "--horizon-h", help="Hours after its start an incident may be detected; default: its duration.",
+        show_default=False)] = None,
+    margin_h: Annotated[float, typer.Option(
+        "--margin-h", help="Hours after an incident's end in which an alert is not counted as false.")] = 24.0,
+    config: ConfigOption = None,
+) -> None:
+    """Compare the configured detectors with the 12-hour rule on labelled incidents (a Markdown table)."""
+    import time
+
+    import pandas as pd
+
+    from api.wiring import build_detectors
+    from detect.csvio import CsvFormatError, read_readings_csv
+    from detect.evaluate import compare, read_incidents_csv, standard_incidents, to_markdown, twelve_hour_rule
+    from detect.simulate import simulate as run_simulation
+
+    settings = settings_or_exit(config)
+    if simulated == (readings is not None) or (readings is not None) != (incidents is not None):
+        typer.echo("anxin evaluate: give either --readings FILE.csv --incidents LABELS.csv, or --simulate", err=True)
+        raise typer.Exit(2)
+    began = time.perf_counter()
+    try:
+        if simulated:
+            start = pd.Timestamp("2026-01-01", tz=settings.timezone)
+            mix = standard_incidents(households, start=start, days=days, random_state=random_state)
+            sim = run_simulation(households=households, start=start, days=days, cadence_s=cadence_s, incidents=mix,
+                                 random_state=random_state, timezone=settings.timezone)
+            frame, labels = sim.readings, sim.incidents
+        else:
+            frame, labels = read_readings_csv(readings), read_incidents_csv(incidents)
+        table = compare(frame, labels, {
+            "anxin (configured)": build_detectors(settings.detect, timezone=settings.timezone),
+            "12-hour rule": twelve_hour_rule(),
+        }, horizon_h=horizon_h, margin_h=margin_h, refit_days=settings.detect.refit_days)
+    except (CsvFormatError, FileNotFoundError, ValueError) as exc:
+        typer.echo(f"anxin evaluate: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(to_markdown(table))
+    kinds = labels["kind"].value_counts().to_dict()
+    typer.echo(f"{len(frame)} readings of {frame['meter_id'].nunique()} meters, {len(labels)} incidents {kinds}; "
+               f"{time.perf_counter() - began:.1f} s", err=True)
 
 
 @app.command("import")

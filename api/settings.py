@@ -31,6 +31,12 @@ class DetectSettings(BaseModel):
 
     inactivity_hours: float = Field(12.0, gt=0, description="hours without consumption before an alarm")
     min_use_l: float = Field(0.0, ge=0, description="a register step at or below this is not use")
+    learn: bool = Field(True, description="learn each household's usual silences and background flow")
+    trickle_l_per_h: float = Field(1.0, ge=0, description="flow at or below this rate is not use (a drip)")
+    usual_quantile: float = Field(0.9, gt=0, le=1, description="quantile of past days' silences that is usual")
+    warning_margin_h: float = Field(2.0, ge=0, description="a warning needs this much more than the usual silence")
+    min_warning_h: float = Field(4.0, ge=0, description="never warn about a shorter silence")
+    refit_days: float = Field(7.0, gt=0, description="how often the learned detectors are refitted")
     offline_tolerance: float = Field(2.5, gt=1, description="allowed gap as a multiple of the usual cadence")
     offline_min_hours: float = Field(1.0, gt=0, description="never call a meter offline sooner than this")
     offline_default_cadence_hours: float = Field(

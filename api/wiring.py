@@ -31,10 +31,20 @@ from store.times import utc_now
 log = logging.getLogger(__name__)
 
 
-def build_detectors(params: DetectSettings) -> list:
-    """The detectors live and in backtests, fitted with the configured thresholds."""
+def build_detectors(params: DetectSettings, *, timezone: str = "Asia/Shanghai") -> list:
+    """The detectors live and in backtests, with the configured thresholds (learning ones unfitted
+    on history: the monitor and the backtest refit them as they go)."""
     return [
-        InactivityDetector(ceiling_h=params.inactivity_hours, min_use_l=params.min_use_l).fit(),
+        InactivityDetector(
+            ceiling_h=params.inactivity_hours,
+            min_use_l=params.min_use_l,
+            learn=params.learn,
+            trickle_l_per_h=params.trickle_l_per_h,
+            usual_quantile=params.usual_quantile,
+            warning_margin_h=params.warning_margin_h,
+            min_warning_h=params.min_warning_h,
+            timezone=timezone,
+        ).fit(),
         OfflineDetector(
             tolerance=params.offline_tolerance,
             min_hours=params.offline_min_hours,
@@ -126,11 +136,12 @@ def serve_ingest_metrics(settings: Settings, registry: CollectorRegistry):
 
 def build_monitor(settings: Settings, stores: Stores, *, clock: Callable = utc_now) -> Monitor:
     return Monitor(
-        detectors=build_detectors(settings.detect),
+        detectors=build_detectors(settings.detect, timezone=settings.timezone),
         readings=stores.readings,
         db=stores.db,
         history_ms=int(settings.detect_history_days * 86_400_000),
         clock=clock,
+        refit_ms=int(settings.detect.refit_days * 86_400_000),
     )
 
 

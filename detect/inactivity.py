@@ -4,6 +4,11 @@ Silence is proven by the register itself: a cumulative total that has not moved 
 readings means no water was used in between, however many readings went missing. What counts as
 movement on a messy register (glitches, resets, rollovers, unit mix-ups) is decided by
 ``detect.register``.
+
+Two levels. ``alarm`` at the policy ceiling (12 h): the community's rule, for every meter. An
+earlier ``warning`` when the silence is longer than this household has been silent at this hour
+of the day in its recent history (learned by ``fit``); a meter with too little history has no
+warnings, only the rule.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from detect import register
-from detect.episodes import concat_episodes, make_episodes
+from detect.episodes import concat_episodes, make_episodes, sort_readings
 
 _HOUR_MS = 3_600_000
-_CARRY_COLUMNS = [*register.CARRY_COLUMNS, "since", "raised"]
+_DAY_MS = 24 * _HOUR_MS
+_CARRY_COLUMNS = [*register.CARRY_COLUMNS, "since", "raised", "level"]
+_SEVERITY = {1: "warning", 2: "alarm"}
+_MAX_RATE_INTERVAL_MS = 2 * _HOUR_MS  # a longer interval says nothing about the night-time flow
 
 
 class InactivityDetector(BaseEstimator):
@@ -36,6 +44,28 @@ class InactivityDetector(BaseEstimator):
         Consumption is the register's movement as judged by ``detect.register.consumption_steps``.
     max_flow_l_per_h : float, default=3125.0
         The largest plausible flow (``detect.register.MAX_FLOW_L_PER_H``); a faster step is not use.
+    learn : bool, default=True
+        Learn each household's background flow and usual silences in ``fit``. False gives the
+        fixed rule alone, as communities practise it.
+    trickle_l_per_h : float, default=0.0
+        Flow at or below this rate is not use: a dripping tap must not hide a silence. The
+        household's learned night-time background counts the same way when it is higher.
+    usual_quantile : float, default=0.9
+        The household's usual silence at an hour of the day is this quantile, over the history's
+        days, of the silence under way at that hour (1.0: the longest; lower ignores a few
+        unusual days, such as nights away).
+    warning_margin_h : float, default=2.0
+        A warning needs a silence this many hours longer than the usual one.
+    min_warning_h : float, default=4.0
+        Never warn about a silence shorter than this.
+    history_days : float, default=28.0
+        How much of the history ``fit`` learns from (the newest days).
+    min_history_days : int, default=7
+        A meter seen on fewer days has no warnings: the fixed rule alone.
+    max_background_l_per_h : float, default=5.0
+        The learned background is capped here, so a running leak never becomes "normal".
+    timezone : str, default="Asia/Shanghai"
+        The households' clock, for "this hour of the day".
 
     Examples
     --------
@@ -50,23 +80,100 @@ class InactivityDetector(BaseEstimator):
 
     kind: ClassVar[str] = "inactivity"
 
+    learns_from_history: ClassVar[bool] = True
+
     def __init__(
-        self, ceiling_h: float = 12.0, min_use_l: float = 0.0, max_flow_l_per_h: float = register.MAX_FLOW_L_PER_H
+        self,
+        ceiling_h: float = 12.0,
+        min_use_l: float = 0.0,
+        max_flow_l_per_h: float = register.MAX_FLOW_L_PER_H,
+        learn: bool = True,
+        trickle_l_per_h: float = 0.0,
+        usual_quantile: float = 0.9,
+        warning_margin_h: float = 2.0,
+        min_warning_h: float = 4.0,
+        history_days: float = 28.0,
+        min_history_days: int = 7,
+        max_background_l_per_h: float = 5.0,
+        timezone: str = "Asia/Shanghai",
     ) -> None:
         self.ceiling_h = ceiling_h
         self.min_use_l = min_use_l
         self.max_flow_l_per_h = max_flow_l_per_h
+        self.learn = learn
+        self.trickle_l_per_h = trickle_l_per_h
+        self.usual_quantile = usual_quantile
+        self.warning_margin_h = warning_margin_h
+        self.min_warning_h = min_warning_h
+        self.history_days = history_days
+        self.min_history_days = min_history_days
+        self.max_background_l_per_h = max_background_l_per_h
+        self.timezone = timezone
 
     def fit(self, readings: pd.DataFrame | None = None, y=None) -> InactivityDetector:
-        """Check the parameters; the fixed rule learns nothing from ``readings``."""
-        if not self.ceiling_h > 0:
-            raise ValueError(f"ceiling_h must be positive, got {self.ceiling_h!r}")
-        if not self.min_use_l >= 0:
-            raise ValueError(f"min_use_l must be zero or more, got {self.min_use_l!r}")
-        if not self.max_flow_l_per_h > 0:
-            raise ValueError(f"max_flow_l_per_h must be positive, got {self.max_flow_l_per_h!r}")
+        """Check the parameters and learn, per meter, its background flow and its usual silences.
+
+        Without ``readings`` nothing is learned: the fixed rule, with no warnings.
+        """
+        for name in ("ceiling_h", "max_flow_l_per_h", "history_days"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
+        for name in ("min_use_l", "trickle_l_per_h", "warning_margin_h", "min_warning_h", "max_background_l_per_h",
+                     "min_history_days"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be zero or more, got {getattr(self, name)!r}")
+        if not 0 < self.usual_quantile <= 1:
+            raise ValueError(f"usual_quantile must be in (0, 1], got {self.usual_quantile!r}")
         self.ceiling_ms_ = int(self.ceiling_h * _HOUR_MS)
+        self.background_l_per_h_ = pd.Series(dtype="float64")
+        self.warning_h_ = pd.DataFrame(columns=range(24), dtype="float64")
+        if self.learn and readings is not None and len(readings):
+            self._learn(readings)
         return self
+
+    def _learn(self, readings: pd.DataFrame) -> None:
+        newest = int(readings["ts_ms"].max())
+        recent = readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)]
+        steps, _ = register.consumption_steps(sort_readings(recent), None, max_flow_l_per_h=self.max_flow_l_per_h)
+        steps = steps[steps["note"].to_numpy() != "stale"].reset_index(drop=True)
+        meters = steps["meter_id"].to_numpy()
+        ts = steps["ts_ms"].to_numpy()
+        interval_ms = np.r_[0, np.diff(ts)]
+        interval_ms[np.r_[True, meters[1:] != meters[:-1]]] = 0
+        local = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(self.timezone)
+        hour = local.hour.to_numpy()
+
+        # Background: the low end of the night-time flow (01:00-05:00), capped.
+        rate = steps["consumption_l"].to_numpy() / np.maximum(interval_ms, 1) * _HOUR_MS
+        night = (hour >= 1) & (hour < 5) & (interval_ms > 0) & (interval_ms <= _MAX_RATE_INTERVAL_MS)
+        low = pd.Series(rate[night]).groupby(meters[night]).quantile(0.1)
+        self.background_l_per_h_ = low.clip(upper=self.max_background_l_per_h)
+
+        # Usual silences: per meter, day and hour of the day, the longest silence under way then;
+        # per hour of the day, a high quantile of those over the history's days.
+        used = self._used(meters, steps["consumption_l"].to_numpy(), interval_ms)
+        since = pd.Series(np.where(used, ts, np.nan)).groupby(meters).ffill().to_numpy()
+        elapsed_h = np.where(np.isnan(since), np.nan, (ts - since) / _HOUR_MS)
+        frame = pd.DataFrame({"meter_id": meters, "day": local.normalize(), "hour": hour, "elapsed": elapsed_h})
+        frame = frame.dropna()
+        days = frame.groupby("meter_id")["day"].nunique()
+        known = days[days >= self.min_history_days].index
+        frame = frame[frame["meter_id"].isin(known)]
+        daily = frame.groupby(["meter_id", "day", "hour"])["elapsed"].max()
+        longest = (daily.groupby(level=["meter_id", "hour"]).quantile(self.usual_quantile)
+                   .unstack("hour").reindex(columns=range(24)))
+        # An hour with no samples (a gap in the uploads) borrows the larger of its neighbours.
+        filled = longest.T.ffill().bfill().T
+        smoothed = np.fmax(filled, np.fmax(np.roll(filled.to_numpy(), 1, axis=1), np.roll(filled.to_numpy(), -1, axis=1)))
+        warning = (smoothed + self.warning_margin_h).clip(lower=self.min_warning_h)
+        self.warning_h_ = warning.where(warning < self.ceiling_h)  # at or past the ceiling: the rule decides
+
+    def _used(self, meters: np.ndarray, consumption: np.ndarray, interval_ms: np.ndarray) -> np.ndarray:
+        """Whether each step is use: more than the trickle (or learned background) over its interval."""
+        background = self.background_l_per_h_.reindex(meters).fillna(0.0).to_numpy()
+        allowance = np.maximum(background, self.trickle_l_per_h) * interval_ms / _HOUR_MS + self.min_use_l
+        # A first-ever reading (unknown consumption) starts a run: nothing before it proves silence.
+        return np.isnan(consumption) | (consumption > allowance)
 
     def step(
         self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int
@@ -91,20 +198,26 @@ class InactivityDetector(BaseEstimator):
         ts = rows["ts_ms"].to_numpy()
         received = rows["received_ms"].to_numpy()
         consumption = rows["consumption_l"].to_numpy()
-        prior_since = carry["since"].reindex(meters).to_numpy()
+        prior = carry[["since", "last_ts"]].reindex(meters)
+        prior_since = prior["since"].to_numpy()
+        prev_ts = np.where(first, prior["last_ts"].to_numpy(dtype="float64"), np.r_[np.nan, ts[:-1]])
+        interval_ms = np.nan_to_num(ts - prev_ts, nan=0.0)
 
-        # A first-ever reading (unknown consumption) starts a run: nothing before it proves silence.
-        used = np.isnan(consumption) | (consumption > self.min_use_l)
+        used = self._used(meters, consumption, interval_ms)
         since = pd.Series(np.where(used, ts, np.nan)).groupby(meters).ffill().to_numpy()
         since = np.where(np.isnan(since), prior_since, since).astype("int64")
-        alarmed = ts - since >= self.ceiling_ms_
+        level = self._levels(meters, ts, ts - since)
+        level[used] = 0
 
-        # Each run is one (meter, since); it raises at the arrival of its first alarmed row,
-        # or kept the raise it had before this step.
-        runs = pd.DataFrame({"meter_id": meters, "since": since, "received": received, "alarmed": alarmed})
-        raised_now = runs[alarmed].groupby(["meter_id", "since"], sort=False)["received"].first()
-        raised_before = carry.loc[carry["raised"] >= 0].set_index("since", append=True)["raised"]
+        # Each run is one (meter, since); it raises at the arrival of its first warned or alarmed
+        # row, or kept the raise it had before this step. Its level is the highest it reached.
+        runs = pd.DataFrame({"meter_id": meters, "since": since, "received": received, "level": level})
+        flagged = runs[level > 0].groupby(["meter_id", "since"], sort=False)
+        raised_now, level_now = flagged["received"].first(), flagged["level"].max()
+        before = carry.loc[carry["raised"] >= 0].set_index("since", append=True)
+        raised_before = before["raised"]
         raised = pd.concat([raised_before, raised_now[~raised_now.index.isin(raised_before.index)]])
+        run_level = pd.concat([before["level"], level_now]).groupby(level=[0, 1]).max()
 
         # A used row ends the run before it (same meter); the end is that row's arrival.
         prev_since = np.where(first, prior_since, np.r_[0, since[:-1]])
@@ -114,28 +227,43 @@ class InactivityDetector(BaseEstimator):
         closed_ends = ended.reindex(closed.index)
 
         tail = pd.DataFrame({"since": since[last]}, index=pd.Index(meters[last]))
-        tail_raised = raised.reindex(pd.MultiIndex.from_arrays([tail.index, tail["since"]]))
-        tail["raised"] = tail_raised.fillna(-1).astype("int64").to_numpy()
-        runs_carry = pd.concat([carry[["since", "raised"]].drop(tail.index, errors="ignore"), tail])
+        tail_key = pd.MultiIndex.from_arrays([tail.index, tail["since"]])
+        tail["raised"] = raised.reindex(tail_key).fillna(-1).astype("int64").to_numpy()
+        tail["level"] = run_level.reindex(tail_key).fillna(0).astype("int64").to_numpy()
+        runs_carry = pd.concat([carry[["since", "raised", "level"]].drop(tail.index, errors="ignore"), tail])
         new_carry = register_carry.join(runs_carry)[_CARRY_COLUMNS]
 
         closed_episodes = make_episodes(
             closed.index.get_level_values(0),
             kind=self.kind,
-            severity="alarm",
+            severity=[_SEVERITY[v] for v in run_level.reindex(closed.index).to_numpy()],
             started_ms=closed.index.get_level_values(1),
             raised_ms=closed.to_numpy(),
             ended_ms=closed_ends.to_numpy(),
         )
         return concat_episodes([closed_episodes, self._ongoing(new_carry)]), new_carry
 
+    def _levels(self, meters: np.ndarray, ts: np.ndarray, elapsed_ms: np.ndarray) -> np.ndarray:
+        """0 (nothing), 1 (warning: unusual for this household at this hour) or 2 (alarm: the ceiling)."""
+        level = np.where(elapsed_ms >= self.ceiling_ms_, 2, 0)
+        warning_h = getattr(self, "warning_h_", None)
+        if warning_h is not None and not warning_h.empty:
+            hour = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(self.timezone).hour.to_numpy()
+            limits = warning_h.reindex(meters).to_numpy()[np.arange(len(meters)), hour]
+            with np.errstate(invalid="ignore"):
+                warned = elapsed_ms >= limits * _HOUR_MS  # NaN (no history) never warns
+            level = np.where((level == 0) & warned, 1, level)
+        return level
+
     def _ongoing(self, carry: pd.DataFrame) -> pd.DataFrame:
         open_runs = carry[carry["raised"] >= 0]
         return make_episodes(
-            open_runs.index, kind=self.kind, severity="alarm",
+            open_runs.index, kind=self.kind, severity=[_SEVERITY[v] for v in open_runs["level"].to_numpy()],
             started_ms=open_runs["since"], raised_ms=open_runs["raised"],
         )
 
 
 def _empty_carry() -> pd.DataFrame:
-    return register.empty_carry().assign(since=pd.Series([], dtype="int64"), raised=pd.Series([], dtype="int64"))
+    return register.empty_carry().assign(
+        since=pd.Series([], dtype="int64"), raised=pd.Series([], dtype="int64"), level=pd.Series([], dtype="int64")
+    )

@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import pandas as pd
+from sklearn.base import clone
 
+from detect.backtest import learns
 from store.alerts import Episode, SyncReport, sync_episodes
 from store.db import Database
 from store.errors import StoreError
@@ -54,8 +56,11 @@ class Monitor:
         db: Database,
         history_ms: int,
         clock: Callable[[], datetime] = utc_now,
+        refit_ms: int = 7 * 86_400_000,
     ) -> None:
         self.detectors = list(detectors)
+        self.refit_ms = refit_ms
+        self._fitted_ms: int | None = None
         self.readings = readings
         self.db = db
         self.history_ms = history_ms
@@ -67,6 +72,8 @@ class Monitor:
         """Consume what arrived since the last tick and sync alerts; the first tick loads the history."""
         now = self.clock()
         now_ms = to_ms(now)
+        if self._fitted_ms is None or now_ms - self._fitted_ms >= self.refit_ms:
+            self._refit(now_ms)
         if self._cursor is None:
             batch, cursor = self.readings.changes(None, received_since_ms=now_ms - self.history_ms)
         else:
@@ -90,6 +97,17 @@ class Monitor:
                 log.info("resolved %s alert %s on meter %s: condition ended", kind, alert.id, alert.meter_id,
                          extra=_ids(alert))
         return reports
+
+    def _refit(self, now_ms: int) -> None:
+        """Refit the detectors that learn from history on the newest readings, as a backtest does."""
+        learning = [i for i, d in enumerate(self.detectors) if learns(d)]
+        if learning:
+            days = max(getattr(self.detectors[i], "history_days", 28.0) for i in learning)
+            history = self.readings.read(start_ms=now_ms - int(days * 86_400_000), end_ms=now_ms)
+            for i in learning:
+                self.detectors[i] = clone(self.detectors[i]).fit(history)
+            log.info("refitted %d detector(s) on %d readings", len(learning), len(history))
+        self._fitted_ms = now_ms
 
     def run(self, stop: threading.Event, tick_s: float) -> None:
         """Tick every ``tick_s`` seconds until ``stop`` is set; a failing tick is logged and retried."""

@@ -80,7 +80,7 @@ def test_backtest_reports_a_bad_csv_clearly(tmp_path):
 def test_backtest_config_file_sets_the_ceiling(tmp_path):
     readings = tmp_path / "readings.csv"
     pd.DataFrame({"meter_id": ["m"] * 11, "ts": [f"2026-01-01T{h:02d}:00:00+08:00" for h in range(11)],
-                  "total_l": [0.0] + [1.0] * 10}).to_csv(readings, index=False)
+                  "total_l": [0.0] + [5.0] * 10}).to_csv(readings, index=False)
     config = tmp_path / "anxin.toml"
     config.write_text("[detect]\ninactivity_hours = 8\n")
     out = tmp_path / "alerts.csv"
