@@ -50,11 +50,11 @@ class InactivityDetector(BaseEstimator):
     trickle_l_per_h : float, default=0.0
         Flow at or below this rate is not use: a dripping tap must not hide a silence. The
         household's learned night-time background counts the same way when it is higher.
-    usual_quantile : float, default=0.9
+    usual_quantile : float, default=1.0
         The household's usual silence at an hour of the day is this quantile, over the history's
         days, of the silence under way at that hour (1.0: the longest; lower ignores a few
         unusual days, such as nights away).
-    warning_margin_h : float, default=2.0
+    warning_margin_h : float, default=3.0
         A warning needs a silence this many hours longer than the usual one.
     min_warning_h : float, default=4.0
         Never warn about a silence shorter than this.
@@ -89,8 +89,8 @@ class InactivityDetector(BaseEstimator):
         max_flow_l_per_h: float = register.MAX_FLOW_L_PER_H,
         learn: bool = True,
         trickle_l_per_h: float = 0.0,
-        usual_quantile: float = 0.9,
-        warning_margin_h: float = 2.0,
+        usual_quantile: float = 1.0,
+        warning_margin_h: float = 3.0,
         min_warning_h: float = 4.0,
         history_days: float = 28.0,
         min_history_days: int = 7,
