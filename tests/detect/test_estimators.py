@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 
+from detect.continuous_flow import ContinuousFlowDetector
 from detect.episodes import EPISODE_COLUMNS, concat_episodes
 from detect.inactivity import InactivityDetector
 from detect.offline import OfflineDetector
@@ -21,6 +22,9 @@ from tests.detect.readings import H
 DETECTORS = [
     InactivityDetector(ceiling_h=3, min_use_l=0.5),
     OfflineDetector(tolerance=2.0, min_hours=0.5, default_cadence_h=2.0, window=3),
+    # A short night from midnight UTC (the readings start at the epoch), so backgrounds are learned.
+    ContinuousFlowDetector(min_hours=1, min_excess_l_per_h=0.5, background_nights=2, night_start_h=0,
+                           night_end_h=6, timezone="UTC", max_interval_h=4),
 ]
 ids = [type(d).__name__ for d in DETECTORS]
 

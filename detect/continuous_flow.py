@@ -1,0 +1,343 @@
+"""Continuous flow: water has run for hours without a pause (a tap left running, a running toilet, a burst pipe).
+
+Someone living normally stops using water every now and then; a flow that never stops is a leak or
+a tap nobody turned off. What counts as flow is judged against the household's own night-time
+background, learned from its past nights, so a drip it has always had does not count.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+
+from detect import register
+from detect.episodes import concat_episodes, make_episodes
+
+_HOUR_MS = 3_600_000
+_DAY_MS = 24 * _HOUR_MS
+_NO_RUN = -1
+_UNIT_NOTES = ("unit_m3_as_l", "unit_l_as_m3")
+_BREAK_NOTES = ("impossible", "reset")
+_HISTORY_KEY = np.iinfo("int64").min // 2  # below every night: the learned nights of earlier steps
+_CARRY_COLUMNS = [*register.CARRY_COLUMNS, "since", "raised", "night", "night_l", "night_h", "night_peak", "nights"]
+
+
+class ContinuousFlowDetector(BaseEstimator):
+    """Raise an alarm when every reading for ``min_hours`` shows water flowing above the household's background.
+
+    Each interval between two readings of a meter is judged on its own. It *flows* if its average
+    rate (the litres ``detect.register.consumption_steps`` counts, over its hours) is above the
+    household's background plus ``min_excess_l_per_h``. A run of flowing intervals lasting
+    ``min_hours`` raises the alarm when the reading that completes it arrives. The episode starts
+    at the start of the run's first interval and ends when a reading arrives whose interval does
+    not flow.
+
+    A run is also ended by an interval that cannot prove the flow went on: one longer than
+    ``max_interval_h`` (a meter that reports daily totals never raises this alarm, and a reporting
+    gap during a leak ends the alarm; a new one follows ``min_hours`` after the reports resume),
+    and a step the register rules count as ``impossible`` or a ``reset``, which is never flow. A
+    reading below the register's baseline (``suspect``) is no evidence either way: as the register
+    rules do, the next reading is judged from the baseline, over the longer interval.
+
+    The background is the lowest average rate, over the household's last ``background_nights``
+    learned nights, between ``night_start_h`` and ``night_end_h`` local time: with nobody using
+    water, what still runs is a drip. A night is learned once it is over, if intervals within it
+    cover at least half of it and none of them showed more than ``min_excess_l_per_h`` (none could
+    have been flow). So an interval is judged against nights that were over before it began, and
+    no night during a run of continuous flow is ever learned: the nights of a leak cannot raise
+    the background that proves it. The background never exceeds ``max_background_l_per_h``, so a
+    leak can never become normal; in a household with a past, a new drip becomes its background
+    only after dripping through ``background_nights`` nights. A drip that never runs faster than
+    ``min_excess_l_per_h`` above the background never raises this alarm, not even at first: it is
+    not the flow this alarm is for.
+
+    Parameters
+    ----------
+    min_hours : float, default=8.0
+        Hours of flow without a pause that raise the alarm. A day at home has pauses: in simulated
+        households read hourly, no stretch of ordinary use flowed for 8 hours (it did for 6 or 7
+        hours about once in 13 or 90 household-months), while a 15 L/h leak is still raised
+        within 9 hours of data time at readings every 15 minutes or every hour.
+    min_excess_l_per_h : float, default=8.0
+        Litres per hour above the background an interval must show to count as flow. Read hourly,
+        an hour in which someone only flushes the toilet and washes their hands shows 5-10 L, so a
+        lower threshold lets an ordinary busy day look like a leak. Readings are whole litres, so a
+        15 L/h leak read every 15 minutes shows 3 or 4 L, as little as 12 L/h: the threshold plus
+        ``max_background_l_per_h`` must stay below that. A running toilet cistern or a tap left on
+        passes 10-500 L/h; a slower drip is left to other rules (it never raises this alarm).
+    max_background_l_per_h : float, default=3.0
+        The most a household's background may be; a steadier flow is never learned as normal.
+    background_nights : int, default=7
+        How many learned nights the background is the lowest rate of.
+    night_start_h, night_end_h : float, default=1.0, 5.0
+        The quiet hours, in local time, from which the background is learned (0 <= start < end <= 24).
+    timezone : str, default="Asia/Shanghai"
+        The households' time zone (an IANA name).
+    max_interval_h : float, default=2.0
+        The longest interval between readings that can prove flow went on throughout it.
+    max_flow_l_per_h : float, default=3125.0
+        The largest plausible flow (``detect.register.MAX_FLOW_L_PER_H``); a faster step is not flow.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> h = 3_600_000
+    >>> ts = [i * h for i in range(10)]
+    >>> totals = [0.0, 20, 40, 60, 80, 100, 120, 140, 160, 160]  # 20 L/h for eight hours, then nothing
+    >>> readings = pd.DataFrame({"meter_id": "m1", "ts_ms": ts, "total_l": totals, "received_ms": ts})
+    >>> episodes, carry = ContinuousFlowDetector(min_hours=6).fit().step(readings, None, until_ms=9 * h)
+    >>> episodes[["meter_id", "severity", "started_ms", "raised_ms", "ended_ms"]].to_dict("records")
+    [{'meter_id': 'm1', 'severity': 'alarm', 'started_ms': 0, 'raised_ms': 21600000, 'ended_ms': 32400000}]
+    """
+
+    kind: ClassVar[str] = "continuous_flow"
+
+    def __init__(
+        self,
+        min_hours: float = 8.0,
+        min_excess_l_per_h: float = 8.0,
+        max_background_l_per_h: float = 3.0,
+        background_nights: int = 7,
+        night_start_h: float = 1.0,
+        night_end_h: float = 5.0,
+        timezone: str = "Asia/Shanghai",
+        max_interval_h: float = 2.0,
+        max_flow_l_per_h: float = register.MAX_FLOW_L_PER_H,
+    ) -> None:
+        self.min_hours = min_hours
+        self.min_excess_l_per_h = min_excess_l_per_h
+        self.max_background_l_per_h = max_background_l_per_h
+        self.background_nights = background_nights
+        self.night_start_h = night_start_h
+        self.night_end_h = night_end_h
+        self.timezone = timezone
+        self.max_interval_h = max_interval_h
+        self.max_flow_l_per_h = max_flow_l_per_h
+
+    def fit(self, readings: pd.DataFrame | None = None, y=None) -> ContinuousFlowDetector:
+        """Check the parameters; backgrounds are learned as readings stream through ``step``."""
+        if not self.min_hours > 0:
+            raise ValueError(f"min_hours must be positive, got {self.min_hours!r}")
+        if not self.min_excess_l_per_h >= 0:
+            raise ValueError(f"min_excess_l_per_h must be zero or more, got {self.min_excess_l_per_h!r}")
+        if not self.max_background_l_per_h >= 0:
+            raise ValueError(f"max_background_l_per_h must be zero or more, got {self.max_background_l_per_h!r}")
+        if not (isinstance(self.background_nights, int) and self.background_nights >= 1):
+            raise ValueError(f"background_nights must be a positive whole number, got {self.background_nights!r}")
+        if not 0 <= self.night_start_h < self.night_end_h <= 24:
+            raise ValueError(
+                f"the night must lie within one day, 0 <= night_start_h < night_end_h <= 24; "
+                f"got {self.night_start_h!r} to {self.night_end_h!r}"
+            )
+        if not self.max_interval_h > 0:
+            raise ValueError(f"max_interval_h must be positive, got {self.max_interval_h!r}")
+        if not self.max_flow_l_per_h > 0:
+            raise ValueError(f"max_flow_l_per_h must be positive, got {self.max_flow_l_per_h!r}")
+        try:
+            self.tz_ = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+            raise ValueError(f"unknown timezone {self.timezone!r}; use an IANA name such as 'Asia/Shanghai'") from exc
+        self.min_ms_ = int(self.min_hours * _HOUR_MS)
+        self.max_interval_ms_ = int(self.max_interval_h * _HOUR_MS)
+        self.night_start_ms_ = int(self.night_start_h * _HOUR_MS)
+        self.night_end_ms_ = int(self.night_end_h * _HOUR_MS)
+        self.night_cover_h_ = (self.night_end_h - self.night_start_h) / 2
+        return self
+
+    def step(
+        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Consume readings that arrived since the last step; see InactivityDetector.step."""
+        carry = _empty_carry() if carry is None else carry
+        steps, register_carry = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
+        # A stale reading (duplicate or older than one already seen) cannot move the state.
+        rows = steps[steps["note"].to_numpy() != "stale"].reset_index(drop=True)
+        if rows.empty:
+            return self._ongoing(carry), carry
+
+        intervals = _intervals(rows, carry)
+        if intervals.empty:  # only readings below the baseline: no evidence, only the register moved
+            new_carry = register_carry.join(carry.drop(columns=register.CARRY_COLUMNS))[_CARRY_COLUMNS]
+            return self._ongoing(new_carry), new_carry
+        meters = intervals["meter_id"].to_numpy()
+        start = intervals["start"].to_numpy()
+        ts = intervals["ts_ms"].to_numpy()
+        hours = (ts - start) / _HOUR_MS
+        used = intervals["consumption_l"].to_numpy()
+        breaks = intervals["note"].isin(_BREAK_NOTES).to_numpy()
+        valid = ~np.isnan(used) & ~breaks & (ts - start > 0) & (ts - start <= self.max_interval_ms_)
+        rate = np.where(valid, used / np.where(valid, hours, 1.0), np.nan)
+
+        background, nights = self._background(meters, start, ts, used, hours, rate, valid, carry)
+        flow = valid & (rate > background + self.min_excess_l_per_h)
+        closed, runs = self._runs(meters, start, ts, intervals["received_ms"].to_numpy(), flow, carry)
+
+        runs = pd.concat([carry[runs.columns].drop(runs.index, errors="ignore"), runs])
+        nights = pd.concat([carry[nights.columns].drop(nights.index, errors="ignore"), nights])
+        new_carry = register_carry.join(runs).join(nights)
+        new_carry["nights"] = [n if isinstance(n, tuple) else () for n in new_carry["nights"]]
+        new_carry = new_carry.fillna({"since": _NO_RUN, "raised": _NO_RUN})[_CARRY_COLUMNS]
+        new_carry = new_carry.astype({"since": "int64", "raised": "int64"})
+        return concat_episodes([closed, self._ongoing(new_carry)]), new_carry
+
+    def _background(self, meters, start, ts, used, hours, rate, valid, carry) -> tuple[np.ndarray, pd.DataFrame]:
+        """Each interval's background (L/h), and the per-meter night state to carry.
+
+        The background of an interval comes from the nights over before it began.
+        """
+        local_start = _local_ms(start, self.tz_)
+        day = local_start // _DAY_MS
+        time_of_day = local_start - day * _DAY_MS
+        in_night = (
+            valid
+            & (time_of_day >= self.night_start_ms_)
+            & (_local_ms(ts, self.tz_) - day * _DAY_MS <= self.night_end_ms_)
+        )
+        over_before = day + (time_of_day >= self.night_end_ms_)  # nights keyed below this are over
+
+        step_meters = pd.unique(meters)
+        prior = carry.reindex(step_meters)
+        pending = prior[prior["night"].notna()]
+        nights = pd.concat(
+            [
+                pd.DataFrame({"meter_id": pending.index.to_numpy(dtype=object),
+                              "night": pending["night"].to_numpy("int64"),
+                              "litres": pending["night_l"].to_numpy(), "hours": pending["night_h"].to_numpy(),
+                              "peak": pending["night_peak"].to_numpy()}),
+                pd.DataFrame({"meter_id": meters[in_night], "night": day[in_night],
+                              "litres": used[in_night], "hours": hours[in_night], "peak": rate[in_night]}),
+            ],
+            ignore_index=True,
+        )
+        nights = nights.groupby(["meter_id", "night"], sort=True, as_index=False).agg(
+            litres=("litres", "sum"), hours=("hours", "sum"), peak=("peak", "max")
+        )
+        nights["rate"] = nights["litres"] / nights["hours"]
+        # A night with any interval that might have flowed may belong to a run: it teaches nothing.
+        learned = nights[(nights["hours"] >= self.night_cover_h_) & (nights["peak"] <= self.min_excess_l_per_h)]
+
+        # Nights learned in earlier steps come first, then this step's, each with the lowest rate of
+        # the last ``background_nights`` learned up to and including it.
+        history = prior["nights"].dropna()
+        history = history[history.map(len) > 0].explode()
+        order = history.groupby(level=0).cumcount().to_numpy()
+        sequence = pd.concat(
+            [
+                pd.DataFrame({"meter_id": history.index.to_numpy(dtype=object), "night": _HISTORY_KEY + order,
+                              "rate": history.to_numpy(dtype="float64")}),
+                learned[["meter_id", "night", "rate"]],
+            ],
+            ignore_index=True,
+        ).sort_values(["meter_id", "night"], kind="stable", ignore_index=True)
+        sequence["lowest"] = (
+            sequence.groupby("meter_id", sort=False)["rate"]
+            .rolling(self.background_nights, min_periods=1).min().reset_index(level=0, drop=True)
+        )
+        left = pd.DataFrame({"meter_id": meters, "over_before": over_before.astype("int64"),
+                             "row": np.arange(len(meters))}).sort_values("over_before", kind="stable")
+        right = sequence[["meter_id", "night", "lowest"]].astype({"meter_id": object, "night": "int64"})
+        matched = pd.merge_asof(
+            left.astype({"meter_id": object}), right.sort_values("night", kind="stable"),
+            left_on="over_before", right_on="night", by="meter_id", direction="backward", allow_exact_matches=False,
+        ).sort_values("row")
+        background = np.minimum(matched["lowest"].fillna(0.0).to_numpy(), self.max_background_l_per_h)
+
+        # The latest night stays pending (more of it may come); the learned ones before it are history.
+        last = nights.groupby("meter_id", sort=False)["night"].transform("max") == nights["night"]
+        tail = nights[last].set_index("meter_id")
+        before_last = sequence["night"].to_numpy() < tail["night"].reindex(sequence["meter_id"]).to_numpy()
+        kept = sequence[before_last].groupby("meter_id", sort=False).tail(self.background_nights)
+        state = pd.DataFrame(index=pd.Index(tail.index, dtype=object))
+        state["night"] = tail["night"].astype("float64")
+        state["night_l"] = tail["litres"]
+        state["night_h"] = tail["hours"]
+        state["night_peak"] = tail["peak"]
+        state["nights"] = kept.groupby("meter_id")["rate"].agg(tuple).reindex(state.index)
+        state["nights"] = [n if isinstance(n, tuple) else () for n in state["nights"]]
+        return background, state
+
+    def _runs(self, meters, start, ts, received, flow, carry) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Episodes that ended in this step, and the per-meter run state to carry."""
+        first = np.r_[True, meters[1:] != meters[:-1]]
+        last = np.r_[meters[1:] != meters[:-1], True]
+        prior_since = carry["since"].reindex(meters).fillna(_NO_RUN).to_numpy("int64")
+        prev_flow = np.where(first, prior_since != _NO_RUN, np.r_[False, flow[:-1]])
+
+        # A run is one (meter, since): since is the start of its first flowing interval.
+        since = np.where(flow & ~prev_flow, start, np.where(flow, np.nan, _NO_RUN))
+        since = pd.Series(since).groupby(meters).ffill().to_numpy()
+        since = np.where(np.isnan(since), prior_since, since).astype("int64")
+        alarmed = flow & (ts - since >= self.min_ms_)
+
+        runs = pd.DataFrame({"meter_id": meters, "since": since, "received": received})
+        raised_now = runs[alarmed].groupby(["meter_id", "since"], sort=False)["received"].first()
+        raised_before = carry.loc[carry["raised"] >= 0].set_index("since", append=True)["raised"]
+        raised = pd.concat([raised_before, raised_now[~raised_now.index.isin(raised_before.index)]])
+
+        # An interval that does not flow ends the run before it; the end is that reading's arrival.
+        prev_since = np.where(first, prior_since, np.r_[_NO_RUN, since[:-1]])
+        ends = pd.DataFrame({"meter_id": meters, "since": prev_since, "ended": received})[~flow & prev_flow]
+        ended = ends.set_index(["meter_id", "since"])["ended"]
+        closed = raised[raised.index.isin(ended.index)]
+        closed_episodes = make_episodes(
+            closed.index.get_level_values(0), kind=self.kind, severity="alarm",
+            started_ms=closed.index.get_level_values(1), raised_ms=closed.to_numpy(),
+            ended_ms=ended.reindex(closed.index).to_numpy(),
+        )
+
+        tail = pd.DataFrame({"since": since[last]}, index=pd.Index(meters[last], dtype=object))
+        tail_raised = raised.reindex(pd.MultiIndex.from_arrays([tail.index, tail["since"]]))
+        tail["raised"] = tail_raised.fillna(_NO_RUN).astype("int64").to_numpy()
+        tail.loc[tail["since"] == _NO_RUN, "raised"] = _NO_RUN
+        return closed_episodes, tail
+
+    def _ongoing(self, carry: pd.DataFrame) -> pd.DataFrame:
+        open_runs = carry[carry["raised"] >= 0]
+        return make_episodes(
+            open_runs.index, kind=self.kind, severity="alarm",
+            started_ms=open_runs["since"], raised_ms=open_runs["raised"],
+        )
+
+
+def _intervals(rows: pd.DataFrame, carry: pd.DataFrame) -> pd.DataFrame:
+    """The judged readings (not suspect), each with ``start``: the time its consumption is counted from.
+
+    That is the time of the register's baseline before the reading. Per the register rules, a
+    suspect reading, and one in mixed-up units that shows no use, keep the baseline; every other
+    reading becomes the baseline. A meter's first reading has no start (NaN).
+    """
+    meters = rows["meter_id"].to_numpy()
+    ts = rows["ts_ms"].to_numpy("int64")
+    used = rows["consumption_l"].to_numpy("float64")
+    note = rows["note"]
+    keeps = (note == "suspect").to_numpy() | (note.isin(_UNIT_NOTES).to_numpy() & (used == 0))
+    baseline_after = pd.Series(np.where(keeps, np.nan, ts.astype("float64")))
+    start = baseline_after.groupby(meters).ffill().groupby(meters).shift(1).to_numpy()
+    prior = carry["base_ts"].reindex(meters).to_numpy("float64")
+    start = np.where(np.isnan(start), prior, start)
+    judged = rows.assign(start=start)[~keeps].reset_index(drop=True)
+    # A first reading gets its own time as start: a zero-length interval that never flows.
+    judged["start"] = judged["start"].fillna(judged["ts_ms"]).astype("int64")
+    return judged
+
+
+def _local_ms(ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
+    """Epoch ms as local wall-clock ms (the epoch ms of the same wall-clock time in UTC)."""
+    utc = pd.DatetimeIndex(pd.to_datetime(np.asarray(ms, dtype="int64"), unit="ms", utc=True))
+    return utc.tz_convert(tz).tz_localize(None).as_unit("ms").asi8
+
+
+def _empty_carry() -> pd.DataFrame:
+    return register.empty_carry().assign(
+        since=pd.Series([], dtype="int64"),
+        raised=pd.Series([], dtype="int64"),
+        night=pd.Series([], dtype="float64"),
+        night_l=pd.Series([], dtype="float64"),
+        night_h=pd.Series([], dtype="float64"),
+        night_peak=pd.Series([], dtype="float64"),
+        nights=pd.Series([], dtype=object),
+    )
