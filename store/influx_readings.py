@@ -25,7 +25,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
@@ -33,7 +33,7 @@ import pandas as pd
 
 from store.errors import ConfigError, StoreError, StoreRefused, StoreUnavailable
 from store.line_protocol import escape_tag, field_value, line, quote_identifier, quote_string
-from store.readings import HOURLY_COLUMNS, Reading, WriteResult, hourly_frame, readings_frame
+from store.readings import Reading, WriteResult, hourly_frame, readings_frame
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class InfluxReadingsStore:
         for key in ("raw", "hourly", "recent"):
             if key in query:
                 name, _, duration = query.pop(key).partition(":")
-                policies = _replace(policies, key, name, duration)
+                policies = replace(policies, **{key: name}, **({f"{key}_duration": duration} if duration else {}))
         if "writer" in query:
             options.setdefault("writer", query.pop("writer"))
         if query:
@@ -167,10 +167,8 @@ class InfluxReadingsStore:
         for meters, start, end in _query_groups(readings):
             query = (f"SELECT total_l, received_ms FROM {RAW} WHERE {_meter_filter(meters)}"
                      f" AND {_time_range(_hour(start), _hour(end) + _HOUR_MS)} GROUP BY meter_id")
-            for series in self._query(self.policies.raw, query):
-                meter = series["tags"]["meter_id"]
-                for ts, total, received in series["values"]:
-                    stored[(meter, ts)] = (float(total), received)
+            for meter, ts, total, received in self._meter_rows(self.policies.raw, query):
+                stored[(meter, ts)] = (float(total), received)
         return stored
 
     def _write_lines(self, policy: str, lines: Iterable[str]) -> None:
@@ -198,12 +196,7 @@ class InfluxReadingsStore:
             return readings_frame()
         self._ensure_ready()
         query = f"SELECT total_l, received_ms FROM {RAW}{_where(meter_ids, start_ms, end_ms)} GROUP BY meter_id"
-        rows = [
-            (series["tags"]["meter_id"], ts, total, received)
-            for series in self._query(self.policies.raw, query)
-            for ts, total, received in series["values"]
-        ]
-        return _by_meter_and_time(readings_frame(rows))
+        return _by_meter_and_time(readings_frame(self._meter_rows(self.policies.raw, query)))
 
     def read_meter(self, meter_id: str, *, start_ms: int | None = None, end_ms: int | None = None) -> list[dict]:
         self._ensure_ready()
@@ -229,11 +222,7 @@ class InfluxReadingsStore:
             f"SELECT total_l, first_l, n, received_ms FROM {HOURLY}{_where(meter_ids, start_ms, end_ms)}"
             " GROUP BY meter_id"
         )
-        rows = [
-            (series["tags"]["meter_id"], *values)
-            for series in self._query(self.policies.hourly, query)
-            for values in series["values"]
-        ]
+        rows = self._meter_rows(self.policies.hourly, query)
         return hourly_frame(rows).sort_values(["meter_id", "hour_ms"], kind="stable").reset_index(drop=True)
 
     def changes(self, cursor: int | None, *, received_since_ms: int = 0) -> tuple[pd.DataFrame, int]:
@@ -266,12 +255,7 @@ class InfluxReadingsStore:
             f" WHERE time >= {max(0, received_since_ms - self.late_ms)}ms AND received_ms >= {received_since_ms}"
             " GROUP BY meter_id"
         )
-        rows = [
-            (series["tags"]["meter_id"], ts, total, received)
-            for series in self._query(self.policies.raw, query)
-            for ts, total, received in series["values"]
-        ]
-        frame = readings_frame(rows)
+        frame = readings_frame(self._meter_rows(self.policies.raw, query))
         # The next call looks back over the overlap: what this call returned must not come again.
         loaded = set(frame[["meter_id", "ts_ms", "received_ms"]].itertuples(index=False, name=None))
         query = f"SELECT meter_id, ts_ms, received_ms FROM {ARRIVALS} WHERE time > {now_ns - self.overlap_ms * _MS_NS}"
@@ -310,6 +294,10 @@ class InfluxReadingsStore:
         self._http.close()
 
     # -- HTTP ------------------------------------------------------------------------------
+
+    def _meter_rows(self, policy: str, query: str) -> list[tuple]:
+        """The rows of a ``GROUP BY meter_id`` query, each as (meter_id, time, *fields)."""
+        return [(s["tags"]["meter_id"], *values) for s in self._query(policy, query) for values in s["values"]]
 
     def _query(self, policy: str | None, query: str, *, epoch: str = "ms") -> list[dict]:
         """Run InfluxQL; the series of its one statement, merged across chunks."""
@@ -516,16 +504,6 @@ def _error(action: str, target: str, response: httpx.Response) -> StoreError:
     return StoreError(f"InfluxDB refused to {action} {target} (HTTP {response.status_code}): {body}")
 
 
-def _replace(policies: RetentionPolicies, key: str, name: str, duration: str) -> RetentionPolicies:
-    from dataclasses import replace
-
-    changes = {key: name} | ({f"{key}_duration": duration} if duration else {})
-    return replace(policies, **changes)
-
-
 def _redact(url: str) -> str:
     parts = urlsplit(url)
     return url.replace(parts.netloc, parts.netloc.rpartition("@")[2]) if "@" in parts.netloc else url
-
-
-__all__ = ["HOURLY_COLUMNS", "InfluxReadingsStore", "RetentionPolicies"]
