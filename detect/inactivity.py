@@ -176,13 +176,18 @@ class InactivityDetector(BaseEstimator):
         return np.isnan(consumption) | (consumption > allowance)
 
     def step(
-        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int
+        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int, away: pd.DataFrame | None = None
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Consume readings that arrived since the last step.
 
         Returns the episodes that ended in this step plus every ongoing one, and the carry
         (per-meter state) to pass to the next step. Stepping through the readings in any
-        number of arrival-ordered pieces gives the same episodes as one step over all of them.
+        number of arrival-ordered pieces gives the same episodes as one step over all of them
+        (given the same ``away``).
+
+        ``away`` holds the windows in which a household is registered as away (meter_id, start_ms,
+        end_ms). A reading inside one counts as use: nothing is raised, and an alert already open
+        ends. A silence that runs past a window's end is measured from the window's end.
         """
         carry = _empty_carry() if carry is None else carry
         steps, register_carry = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
@@ -203,9 +208,10 @@ class InactivityDetector(BaseEstimator):
         prev_ts = np.where(first, prior["last_ts"].to_numpy(dtype="float64"), np.r_[np.nan, ts[:-1]])
         interval_ms = np.nan_to_num(ts - prev_ts, nan=0.0)
 
-        used = self._used(meters, consumption, interval_ms)
+        inside, back_ms = _away_marks(meters, ts, away)
+        used = self._used(meters, consumption, interval_ms) | inside
         since = pd.Series(np.where(used, ts, np.nan)).groupby(meters).ffill().to_numpy()
-        since = np.where(np.isnan(since), prior_since, since).astype("int64")
+        since = np.fmax(np.where(np.isnan(since), prior_since, since), back_ms).astype("int64")
         level = self._levels(meters, ts, ts - since)
         level[used] = 0
 
@@ -261,6 +267,21 @@ class InactivityDetector(BaseEstimator):
             open_runs.index, kind=self.kind, severity=[_SEVERITY[v] for v in open_runs["level"].to_numpy()],
             started_ms=open_runs["since"], raised_ms=open_runs["raised"],
         )
+
+
+def _away_marks(meters: np.ndarray, ts: np.ndarray, away: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: whether it falls inside an away window of its meter, and the latest such window's end
+    at or before it (NaN: none)."""
+    inside = np.zeros(len(ts), dtype=bool)
+    back_ms = np.full(len(ts), np.nan)
+    if away is None or away.empty:
+        return inside, back_ms
+    for window in away[away["meter_id"].isin(np.unique(meters))].itertuples(index=False):
+        mine = meters == window.meter_id
+        inside |= mine & (ts >= window.start_ms) & (ts < window.end_ms)
+        after = mine & (ts >= window.end_ms)
+        back_ms[after] = np.fmax(back_ms[after], window.end_ms)
+    return inside, back_ms
 
 
 def _empty_carry() -> pd.DataFrame:

@@ -98,3 +98,38 @@ def test_late_old_reading_in_a_later_tick_does_not_move_the_state():
     assert second["started_ms"].tolist() == [1 * H]
     assert second["raised_ms"].tolist() == first["raised_ms"].tolist() == [13 * H]
     assert second["ended_ms"].isna().all()  # still silent: the old reading is no evidence of use
+
+
+def away(meter, start_h, end_h):
+    return pd.DataFrame({"meter_id": [meter], "start_ms": [int(start_h * H)], "end_ms": [int(end_h * H)]})
+
+
+def test_a_household_away_raises_nothing_inside_its_window():
+    readings = frame(hourly("m1", [0, 5] + [5] * 40))  # silent from hour 1 to 41
+    episodes, _ = InactivityDetector().fit().step(readings, None, until_ms=41 * H, away=away("m1", 2, 60))
+    assert episodes.empty
+
+
+def test_a_silence_after_the_window_is_measured_from_its_end():
+    readings = frame(hourly("m1", [0, 5] + [5] * 40))  # silent from hour 1 to 41
+    episodes, _ = InactivityDetector().fit().step(readings, None, until_ms=41 * H, away=away("m1", 2, 20))
+    assert episodes[["started_ms", "raised_ms"]].to_dict("records") == [{"started_ms": 20 * H, "raised_ms": 32 * H}]
+
+
+def test_an_away_window_ends_an_open_alert_and_touches_no_other_meter():
+    readings = frame(hourly("m1", [0, 5] + [5] * 20) + hourly("m2", [0, 5] + [5] * 20))
+    episodes, _ = InactivityDetector().fit().step(readings, None, until_ms=21 * H, away=away("m1", 16, 40))
+    by_meter = episodes.set_index("meter_id")
+    assert by_meter.loc["m1", "ended_ms"] == 16 * H  # the first reading inside the window ends it
+    assert pd.isna(by_meter.loc["m2", "ended_ms"])
+
+
+def test_away_windows_keep_stepping_split_invariant():
+    readings = frame(hourly("m1", [0, 5] + [5] * 40))
+    window = away("m1", 6, 20)
+    whole, _ = InactivityDetector().fit().step(readings, None, until_ms=41 * H, away=window)
+    detector, carry = InactivityDetector().fit(), None
+    for begin in range(0, 42, 7):
+        part = readings[(readings["ts_ms"] >= begin * H) & (readings["ts_ms"] < (begin + 7) * H)]
+        episodes, carry = detector.step(part, carry, until_ms=(begin + 7) * H - 1, away=window)
+    pd.testing.assert_frame_equal(episodes.reset_index(drop=True), whole.reset_index(drop=True))
