@@ -169,11 +169,12 @@ def evaluate(
 def twelve_hour_rule() -> list:
     """The community's practice as detectors: inactivity after 12 hours, and the default offline rule.
 
-    Nothing is learned: an inactivity detector that can learn from history has learning off.
+    Nothing is learned and nothing is seen through: an inactivity detector that can learn from
+    history has learning off, and one that sees through a trickle has that off too.
     """
     inactivity = InactivityDetector(ceiling_h=12)
-    if "learn" in inactivity.get_params():
-        inactivity.set_params(learn=False)
+    rule = {"learn": False, "trickle_l_per_h": 0.0}
+    inactivity.set_params(**{k: v for k, v in rule.items() if k in inactivity.get_params()})
     return [inactivity, OfflineDetector()]
 
 

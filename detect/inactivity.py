@@ -24,7 +24,7 @@ from detect.episodes import concat_episodes, make_episodes, sort_readings
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
-_CARRY_COLUMNS = [*register.CARRY_COLUMNS, "since", "raised", "level"]
+_CARRY_COLUMNS = [*register.CARRY_COLUMNS, "since", "raised", "level", "moved"]
 _SEVERITY = {1: "warning", 2: "alarm"}
 _MAX_RATE_INTERVAL_MS = 2 * _HOUR_MS  # a longer interval says nothing about the night-time flow
 
@@ -47,19 +47,25 @@ class InactivityDetector(BaseEstimator):
     learn : bool, default=True
         Learn each household's background flow and usual silences in ``fit``. False gives the
         fixed rule alone, as communities practise it.
-    trickle_l_per_h : float, default=0.0
-        Flow at or below this rate is not use: a dripping tap must not hide a silence. The
-        household's learned night-time background counts the same way when it is higher.
+    trickle_l_per_h, trickle_gap_h : float, default=1.0, 3.0
+        A dripping tap must not hide a silence. The register *creeps* when it moves at most
+        ``trickle_gap_h`` hours after its last movement, at no more than ``trickle_l_per_h`` over
+        that time; a creeping step is not use. A drip moves the register steadily, while a person's
+        small uses come with longer pauses, so a drip is told from use by its steadiness, not only
+        its size. 0 turns this off. Flow at or below the household's learned night-time background
+        is not use either.
     usual_quantile : float, default=1.0
         The household's usual silence at an hour of the day is this quantile, over the history's
-        days, of the silence under way at that hour (1.0: the longest; lower ignores a few
-        unusual days, such as nights away).
+        days, of the silence under way at that hour (1.0: the longest). Silences that reached the
+        ceiling are left out: they raised the alarm anyway.
     warning_margin_h : float, default=3.0
         A warning needs a silence this many hours longer than the usual one.
     min_warning_h : float, default=4.0
         Never warn about a silence shorter than this.
-    history_days : float, default=28.0
-        How much of the history ``fit`` learns from (the newest days).
+    history_days : float, default=84.0
+        How much of the history ``fit`` learns from (the newest days). Twelve weeks: long enough
+        that the longest usual silence at each hour is well known, short enough to follow a
+        change of season or routine.
     min_history_days : int, default=7
         A meter seen on fewer days has no warnings: the fixed rule alone.
     max_background_l_per_h : float, default=5.0
@@ -88,13 +94,14 @@ class InactivityDetector(BaseEstimator):
         min_use_l: float = 0.0,
         max_flow_l_per_h: float = register.MAX_FLOW_L_PER_H,
         learn: bool = True,
-        trickle_l_per_h: float = 0.0,
+        trickle_l_per_h: float = 1.0,
         usual_quantile: float = 1.0,
         warning_margin_h: float = 3.0,
         min_warning_h: float = 4.0,
-        history_days: float = 28.0,
+        history_days: float = 84.0,
         min_history_days: int = 7,
         max_background_l_per_h: float = 5.0,
+        trickle_gap_h: float = 3.0,
         timezone: str = "Asia/Shanghai",
     ) -> None:
         self.ceiling_h = ceiling_h
@@ -108,6 +115,7 @@ class InactivityDetector(BaseEstimator):
         self.history_days = history_days
         self.min_history_days = min_history_days
         self.max_background_l_per_h = max_background_l_per_h
+        self.trickle_gap_h = trickle_gap_h
         self.timezone = timezone
 
     def fit(self, readings: pd.DataFrame | None = None, y=None) -> InactivityDetector:
@@ -119,7 +127,7 @@ class InactivityDetector(BaseEstimator):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)!r}")
         for name in ("min_use_l", "trickle_l_per_h", "warning_margin_h", "min_warning_h", "max_background_l_per_h",
-                     "min_history_days"):
+                     "min_history_days", "trickle_gap_h"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be zero or more, got {getattr(self, name)!r}")
         if not 0 < self.usual_quantile <= 1:
@@ -149,31 +157,58 @@ class InactivityDetector(BaseEstimator):
         low = pd.Series(rate[night]).groupby(meters[night]).quantile(0.1)
         self.background_l_per_h_ = low.clip(upper=self.max_background_l_per_h)
 
-        # Usual silences: per meter, day and hour of the day, the longest silence under way then;
-        # per hour of the day, a high quantile of those over the history's days.
-        used = self._used(meters, steps["consumption_l"].to_numpy(), interval_ms)
+        used, _ = self._used(meters, ts, steps["consumption_l"].to_numpy(), interval_ms, np.full(len(ts), np.nan))
         since = pd.Series(np.where(used, ts, np.nan)).groupby(meters).ffill().to_numpy()
         elapsed_h = np.where(np.isnan(since), np.nan, (ts - since) / _HOUR_MS)
-        frame = pd.DataFrame({"meter_id": meters, "day": local.normalize(), "hour": hour, "elapsed": elapsed_h})
-        frame = frame.dropna()
+        frame = pd.DataFrame({"meter_id": meters, "day": local.normalize(), "hour": hour, "since": since,
+                              "elapsed": elapsed_h}).dropna()
         days = frame.groupby("meter_id")["day"].nunique()
-        known = days[days >= self.min_history_days].index
-        frame = frame[frame["meter_id"].isin(known)]
+        usual = self._usual_silences(frame[frame["meter_id"].isin(days[days >= self.min_history_days].index)])
+        warning = (usual + self.warning_margin_h).clip(lower=self.min_warning_h)
+        self.warning_h_ = warning.where(warning < self.ceiling_h)  # at or past the ceiling: the rule decides
+
+    def _usual_silences(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Per meter and hour of the day: a high quantile, over the history's days, of the longest
+        silence under way at that hour.
+
+        Silences that reached the ceiling are left out: they raised the alarm anyway, so a warning
+        during one costs no extra visit, while counting them (a day out, a night away) would put
+        every warning out of reach.
+        """
+        run_length = frame.groupby(["meter_id", "since"])["elapsed"].transform("max")
+        frame = frame[run_length < self.ceiling_h]
         daily = frame.groupby(["meter_id", "day", "hour"])["elapsed"].max()
         longest = (daily.groupby(level=["meter_id", "hour"]).quantile(self.usual_quantile)
                    .unstack("hour").reindex(columns=range(24)))
         # An hour with no samples (a gap in the uploads) borrows the larger of its neighbours.
         filled = longest.T.ffill().bfill().T
-        smoothed = np.fmax(filled, np.fmax(np.roll(filled.to_numpy(), 1, axis=1), np.roll(filled.to_numpy(), -1, axis=1)))
-        warning = (smoothed + self.warning_margin_h).clip(lower=self.min_warning_h)
-        self.warning_h_ = warning.where(warning < self.ceiling_h)  # at or past the ceiling: the rule decides
+        return pd.DataFrame(_with_neighbours(filled.to_numpy(), np.fmax), index=filled.index, columns=filled.columns)
 
-    def _used(self, meters: np.ndarray, consumption: np.ndarray, interval_ms: np.ndarray) -> np.ndarray:
-        """Whether each step is use: more than the trickle (or learned background) over its interval."""
+    def _used(
+        self, meters: np.ndarray, ts: np.ndarray, consumption: np.ndarray, interval_ms: np.ndarray,
+        moved_before: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each step is use, and when each meter's register last moved up to each row.
+
+        Use is more than the learned background over the step's interval, unless the register is
+        creeping: it moved at most ``trickle_gap_h`` earlier, at no more than ``trickle_l_per_h``
+        since. A drip moves a register steadily; a person's small uses come with long pauses.
+        ``moved_before`` is the last movement known before each meter's first row (NaN: none).
+        """
         background = self.background_l_per_h_.reindex(meters).fillna(0.0).to_numpy()
-        allowance = np.maximum(background, self.trickle_l_per_h) * interval_ms / _HOUR_MS + self.min_use_l
+        allowance = background * interval_ms / _HOUR_MS + self.min_use_l
         # A first-ever reading (unknown consumption) starts a run: nothing before it proves silence.
-        return np.isnan(consumption) | (consumption > allowance)
+        above_background = np.isnan(consumption) | (consumption > allowance)
+        moved_at = pd.Series(np.where(consumption > 0, ts, np.nan))
+        moved = moved_at.groupby(meters).ffill().to_numpy()
+        first = np.r_[True, meters[1:] != meters[:-1]]
+        previous = np.where(first, moved_before, np.r_[np.nan, moved[:-1]])
+        previous = np.where(np.isnan(previous) & ~first, pd.Series(previous).groupby(meters).ffill(), previous)
+        gap_h = (ts - previous) / _HOUR_MS
+        with np.errstate(invalid="ignore", divide="ignore"):
+            creeping = (gap_h <= self.trickle_gap_h) & (consumption - self.min_use_l <= self.trickle_l_per_h * gap_h)
+        moved = np.where(np.isnan(moved), previous, moved)
+        return above_background & ~creeping, moved
 
     def step(
         self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int, away: pd.DataFrame | None = None
@@ -209,10 +244,11 @@ class InactivityDetector(BaseEstimator):
         interval_ms = np.nan_to_num(ts - prev_ts, nan=0.0)
 
         inside, back_ms = _away_marks(meters, ts, away)
-        used = self._used(meters, consumption, interval_ms) | inside
+        used, moved = self._used(meters, ts, consumption, interval_ms, carry["moved"].reindex(meters).to_numpy("float64"))
+        used |= inside
         since = pd.Series(np.where(used, ts, np.nan)).groupby(meters).ffill().to_numpy()
         since = np.fmax(np.where(np.isnan(since), prior_since, since), back_ms).astype("int64")
-        level = self._levels(meters, ts, ts - since)
+        level = self._levels(meters, ts, since)
         level[used] = 0
 
         # Each run is one (meter, since); it raises at the arrival of its first warned or alarmed
@@ -236,7 +272,8 @@ class InactivityDetector(BaseEstimator):
         tail_key = pd.MultiIndex.from_arrays([tail.index, tail["since"]])
         tail["raised"] = raised.reindex(tail_key).fillna(-1).astype("int64").to_numpy()
         tail["level"] = run_level.reindex(tail_key).fillna(0).astype("int64").to_numpy()
-        runs_carry = pd.concat([carry[["since", "raised", "level"]].drop(tail.index, errors="ignore"), tail])
+        tail["moved"] = moved[last]
+        runs_carry = pd.concat([carry[["since", "raised", "level", "moved"]].drop(tail.index, errors="ignore"), tail])
         new_carry = register_carry.join(runs_carry)[_CARRY_COLUMNS]
 
         closed_episodes = make_episodes(
@@ -249,8 +286,9 @@ class InactivityDetector(BaseEstimator):
         )
         return concat_episodes([closed_episodes, self._ongoing(new_carry)]), new_carry
 
-    def _levels(self, meters: np.ndarray, ts: np.ndarray, elapsed_ms: np.ndarray) -> np.ndarray:
+    def _levels(self, meters: np.ndarray, ts: np.ndarray, since: np.ndarray) -> np.ndarray:
         """0 (nothing), 1 (warning: unusual for this household at this hour) or 2 (alarm: the ceiling)."""
+        elapsed_ms = ts - since
         level = np.where(elapsed_ms >= self.ceiling_ms_, 2, 0)
         warning_h = getattr(self, "warning_h_", None)
         if warning_h is not None and not warning_h.empty:
@@ -267,6 +305,11 @@ class InactivityDetector(BaseEstimator):
             open_runs.index, kind=self.kind, severity=[_SEVERITY[v] for v in open_runs["level"].to_numpy()],
             started_ms=open_runs["since"], raised_ms=open_runs["raised"],
         )
+
+
+def _with_neighbours(values: np.ndarray, combine) -> np.ndarray:
+    """Each hour of the day (a column) combined with the hours before and after it, round the clock."""
+    return combine(combine(values, np.roll(values, 1, axis=1)), np.roll(values, -1, axis=1))
 
 
 def _away_marks(meters: np.ndarray, ts: np.ndarray, away: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
@@ -286,5 +329,6 @@ def _away_marks(meters: np.ndarray, ts: np.ndarray, away: pd.DataFrame | None) -
 
 def _empty_carry() -> pd.DataFrame:
     return register.empty_carry().assign(
-        since=pd.Series([], dtype="int64"), raised=pd.Series([], dtype="int64"), level=pd.Series([], dtype="int64")
+        since=pd.Series([], dtype="int64"), raised=pd.Series([], dtype="int64"), level=pd.Series([], dtype="int64"),
+        moved=pd.Series([], dtype="float64"),
     )

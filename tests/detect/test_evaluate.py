@@ -161,8 +161,8 @@ def test_compare_puts_detector_sets_side_by_side_and_renders_markdown():
 
 
 def _fixed() -> dict:
-    """No learning, where the inactivity detector can learn."""
-    return {k: v for k, v in twelve_hour_rule()[0].get_params().items() if k == "learn"}
+    """No learning and no trickle, as the rule has them."""
+    return {k: v for k, v in twelve_hour_rule()[0].get_params().items() if k in ("learn", "trickle_l_per_h")}
 
 
 def test_incidents_csv_round_trips_and_reads_the_simulator_labels(tmp_path):

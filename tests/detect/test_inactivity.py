@@ -10,6 +10,7 @@ from tests.detect.readings import H, frame, hourly
 
 def run(readings, until_h=None, **params):
     until = int((until_h if until_h is not None else readings["received_ms"].max() / H) * H)
+    params.setdefault("trickle_l_per_h", 0.0)  # the plain rule: every step that moves is use
     episodes, _ = InactivityDetector(**params).fit().step(readings, None, until_ms=until)
     return episodes
 
@@ -132,4 +133,30 @@ def test_away_windows_keep_stepping_split_invariant():
     for begin in range(0, 42, 7):
         part = readings[(readings["ts_ms"] >= begin * H) & (readings["ts_ms"] < (begin + 7) * H)]
         episodes, carry = detector.step(part, carry, until_ms=(begin + 7) * H - 1, away=window)
+    pd.testing.assert_frame_equal(episodes.reset_index(drop=True), whole.reset_index(drop=True))
+
+
+def test_a_creeping_register_is_a_drip_not_use():
+    # Used up to hour 2, then 1 L every two hours: a drip moves the register steadily.
+    totals = [0, 5, 9] + [9 + (i + 1) // 2 for i in range(14)]
+    episodes = run(frame(hourly("m1", totals)), trickle_l_per_h=1.0, trickle_gap_h=3.0)
+    assert episodes[["started_ms", "raised_ms"]].to_dict("records") == [{"started_ms": 2 * H, "raised_ms": 14 * H}]
+    assert run(frame(hourly("m1", totals))).empty  # the plain rule is blind to it
+
+
+def test_small_uses_with_long_pauses_are_use():
+    # 1 L now and then, four hours apart: a person, not a drip.
+    totals = [0, 5] + [5 + (i + 1) // 4 for i in range(16)]
+    assert run(frame(hourly("m1", totals)), trickle_l_per_h=1.0, trickle_gap_h=3.0).empty
+
+
+def test_a_creeping_register_split_across_steps_gives_the_same_episodes():
+    totals = [0, 5, 9] + [9 + (i + 1) // 2 for i in range(14)]
+    readings = frame(hourly("m1", totals))
+    detector = InactivityDetector(trickle_l_per_h=1.0).fit()
+    whole, _ = detector.step(readings, None, until_ms=16 * H)
+    carry = None
+    for begin in range(0, 17, 3):
+        part = readings[(readings["ts_ms"] >= begin * H) & (readings["ts_ms"] < (begin + 3) * H)]
+        episodes, carry = detector.step(part, carry, until_ms=(begin + 3) * H - 1)
     pd.testing.assert_frame_equal(episodes.reset_index(drop=True), whole.reset_index(drop=True))

@@ -55,7 +55,7 @@ def test_an_unusual_morning_silence_warns_hours_before_the_ceiling_then_alarms()
 def test_the_fixed_rule_would_have_waited_twelve_hours():
     readings = household(29, stop_at_h=28 * 24 + 10)
     history, live = split(readings, T0 + 28 * DAY)
-    [episode] = InactivityDetector(learn=False).fit(history).step(live, None, until_ms=T0 + 29 * DAY)[0].to_dict("records")
+    [episode] = InactivityDetector(learn=False, trickle_l_per_h=0).fit(history).step(live, None, until_ms=T0 + 29 * DAY)[0].to_dict("records")
     assert episode["raised_ms"] - episode["started_ms"] == 12 * H + 5_000  # the rule never warns early
 
 
@@ -77,7 +77,7 @@ def test_a_meter_with_little_history_falls_back_to_the_rule():
 def test_a_drip_does_not_hide_a_silence():
     readings = household(29, stop_at_h=28 * 24 + 10, drip_l_per_h=0.6)
     history, live = split(readings, T0 + 28 * DAY)
-    assert InactivityDetector(learn=False).fit(history).step(live, None, until_ms=T0 + 29 * DAY)[0].empty  # the rule is blind
+    assert InactivityDetector(learn=False, trickle_l_per_h=0).fit(history).step(live, None, until_ms=T0 + 29 * DAY)[0].empty  # the rule is blind
     [episode] = anxin().fit(history).step(live, None, until_ms=T0 + 29 * DAY)[0].to_dict("records")
     assert episode["severity"] == "alarm" and episode["raised_ms"] - episode["started_ms"] <= 4 * H + 5_000
 
