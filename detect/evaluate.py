@@ -71,7 +71,8 @@ ALERT_KIND = {
 """The alert kind that detects each incident kind."""
 CADRE_KINDS = ("inactivity",)
 """Alert kinds that go to the cadre, whose ``alarm`` severity is reported separately."""
-STANDARD_DURATIONS_H = {"still": (24, 48), "still_drip": (24, 48), "dead_meter": (24, 72), "tap_running": (1, 6)}
+# A tap is left running until someone notices: long enough to test the 10-hour continuous-flow target.
+STANDARD_DURATIONS_H = {"still": (24, 48), "still_drip": (24, 48), "dead_meter": (24, 72), "tap_running": (10, 14)}
 """Durations (hours, low and high) of the incidents in :func:`standard_incidents`."""
 
 
@@ -151,7 +152,7 @@ def evaluate(
     >>> from detect.inactivity import InactivityDetector
     >>> h = 3_600_000
     >>> readings = pd.DataFrame({"meter_id": ["m1"] * 25, "ts_ms": [i * h for i in range(25)],
-    ...                          "total_l": [float(min(i, 3)) for i in range(25)],
+    ...                          "total_l": [5.0 * min(i, 3) for i in range(25)],
     ...                          "received_ms": [i * h for i in range(25)]})
     >>> incidents = pd.DataFrame({"meter_id": ["m1"], "kind": ["still"], "start_ms": [3 * h - 60_000],
     ...                           "end_ms": [25 * h]})

@@ -43,8 +43,8 @@ INCIDENT_DTYPES = {"meter_id": object, "kind": object, "start_ms": "int64", "end
 DEFAULT_DURATIONS = {
     "still": pd.Timedelta(hours=24),
     "still_drip": pd.Timedelta(hours=24),
-    "dead_meter": pd.Timedelta(hours=24),
-    "tap_running": pd.Timedelta(hours=3),
+    "dead_meter": pd.Timedelta(hours=72),  # a dead meter stays dead until someone repairs it
+    "tap_running": pd.Timedelta(hours=12),  # the continuous-flow target: caught within 10 h
 }
 
 _SECOND_MS = 1000
