@@ -160,10 +160,10 @@ def evaluate(
     >>> report.recall[["kind", "incidents", "detected", "delay_median_h"]].to_dict("records")
     [{'kind': 'still', 'incidents': 1, 'detected': 1, 'delay_median_h': 12.016666666666667}]
     """
-    fitted = [_fitted(d) for d in detectors]
+    ready = [fitted(d) for d in detectors]
     replay = {} if refit_days is None else {"refit_days": refit_days}
-    episodes = backtest(readings, fitted, until_ms=until_ms, **replay)
-    kinds = [k for k in (getattr(d, "kind", None) for d in fitted) if k]
+    episodes = backtest(readings, ready, until_ms=until_ms, **replay)
+    kinds = [k for k in (getattr(d, "kind", None) for d in ready) if k]
     return score(episodes, incidents, readings, alert_kinds=kinds, horizon_h=horizon_h, margin_h=margin_h)
 
 
@@ -318,7 +318,8 @@ def to_markdown(frame: pd.DataFrame) -> str:
     return "\n".join([line(header), rule, *map(line, body)])
 
 
-def _fitted(detector):
+def fitted(detector):
+    """``detector`` itself if fitted, else a fitted clone of it (fitted without data)."""
     try:
         check_is_fitted(detector)
     except NotFittedError:

@@ -21,8 +21,8 @@ class OfflineDetector(BaseEstimator):
     """Flag a meter whose next upload is overdue.
 
     The allowed gap is ``tolerance`` times the median of the meter's last ``window`` upload gaps,
-    and never less than ``min_hours``. A meter with no gap yet is assumed to upload every
-    ``default_cadence_h`` hours.
+    but never more than ``max_late_h`` past the upload that is due, and never less than
+    ``min_hours``. A meter with no gap yet is assumed to upload every ``default_cadence_h`` hours.
 
     Parameters
     ----------
@@ -30,6 +30,9 @@ class OfflineDetector(BaseEstimator):
         Allowed gap as a multiple of the usual gap between uploads.
     min_hours : float, default=1.0
         Never call a meter offline sooner than this.
+    max_late_h : float, default=12.0
+        An upload this many hours overdue is missing, however long the cadence: a meter that
+        uploads a daily batch is offline 36 hours after its last upload, not 60.
     default_cadence_h : float, default=24.0
         Cadence assumed until a meter has uploaded twice.
     window : int, default=8
@@ -50,10 +53,12 @@ class OfflineDetector(BaseEstimator):
     kind: ClassVar[str] = "meter_offline"
 
     def __init__(
-        self, tolerance: float = 2.5, min_hours: float = 1.0, default_cadence_h: float = 24.0, window: int = 8
+        self, tolerance: float = 2.5, min_hours: float = 1.0, max_late_h: float = 12.0,
+        default_cadence_h: float = 24.0, window: int = 8,
     ) -> None:
         self.tolerance = tolerance
         self.min_hours = min_hours
+        self.max_late_h = max_late_h
         self.default_cadence_h = default_cadence_h
         self.window = window
 
@@ -61,18 +66,20 @@ class OfflineDetector(BaseEstimator):
         """Check the parameters; cadences are learned as readings stream through ``step``."""
         if not self.tolerance > 1:
             raise ValueError(f"tolerance must be above 1, got {self.tolerance!r}")
-        if not self.min_hours > 0 or not self.default_cadence_h > 0:
-            raise ValueError("min_hours and default_cadence_h must be positive")
+        if not self.min_hours > 0 or not self.default_cadence_h > 0 or not self.max_late_h > 0:
+            raise ValueError("min_hours, max_late_h and default_cadence_h must be positive")
         if not (isinstance(self.window, int) and self.window >= 1):
             raise ValueError(f"window must be a positive whole number, got {self.window!r}")
         self.min_ms_ = int(self.min_hours * _HOUR_MS)
+        self.max_late_ms_ = int(self.max_late_h * _HOUR_MS)
         self.default_cadence_ms_ = int(self.default_cadence_h * _HOUR_MS)
         return self
 
     def allowed_gap_ms(self, cadence_ms: np.ndarray) -> np.ndarray:
         """The longest silence tolerated for meters with the given cadences (NaN: unknown)."""
         cadence = np.where(np.isnan(cadence_ms), self.default_cadence_ms_, cadence_ms)
-        return np.maximum(self.min_ms_, self.tolerance * cadence).astype("int64")
+        allowed = np.minimum(self.tolerance * cadence, cadence + self.max_late_ms_)
+        return np.maximum(self.min_ms_, allowed).astype("int64")
 
     def step(
         self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int

@@ -26,9 +26,16 @@ def test_daily_batch_meter_is_judged_by_its_daily_rhythm():
     # 24 readings a day, uploaded together once a day at 01:00.
     rows = [("m1", day * 24 + h, day * 100 + h, day * 24 + 25) for day in range(5) for h in range(24)]
     readings = frame(rows)
-    assert run(readings, until_h=4 * 24 + 25 + 40).empty  # 40 h after the last upload: fine
-    late = run(readings, until_h=4 * 24 + 25 + 61)
-    assert late["raised_ms"].tolist() == [int((4 * 24 + 25 + 60) * H)]
+    assert run(readings, until_h=4 * 24 + 25 + 35).empty  # 35 h after the last upload: 11 h late, fine
+    late = run(readings, until_h=4 * 24 + 25 + 37)
+    assert late["raised_ms"].tolist() == [int((4 * 24 + 25 + 36) * H)]  # the day's upload is 12 h overdue
+    assert run(readings, until_h=4 * 24 + 25 + 59, max_late_h=48).empty  # or 2.5 days, when allowed
+
+
+def test_an_hourly_meter_is_judged_by_the_tolerance_not_the_lateness_cap():
+    readings = frame(hourly("m1", list(range(10))))
+    assert run(readings, until_h=9 + 2.4).empty
+    assert len(run(readings, until_h=9 + 2.6)) == 1
 
 
 def test_gap_that_ended_is_a_closed_episode():
@@ -46,8 +53,8 @@ def test_minimum_silence_for_fast_meters():
 
 def test_new_meter_uses_the_default_cadence():
     readings = frame([("m1", 0, 1)])
-    assert run(readings, until_h=59).empty
-    assert len(run(readings, until_h=61)) == 1
+    assert run(readings, until_h=35).empty  # a day's cadence, and 12 h late
+    assert len(run(readings, until_h=37)) == 1
 
 
 def test_a_dead_meter_raises_offline_and_never_inactivity():
