@@ -13,10 +13,15 @@ import numpy as np
 import pandas as pd
 
 INCIDENT_KINDS = ("still", "still_drip", "dead_meter", "tap_running")
+"""Incidents a safety alert answers (the evaluation harness maps each one to its alert kind)."""
+DRIFT_KINDS = ("late_morning", "low_volume", "night_use")
+"""Routine drifts, for the unusual-pattern detector: the resident still uses water, differently."""
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 TAP_RUNNING_DEFAULT = pd.Timedelta(hours=3)
+_MORNING_FROM_H = 4.0  # a day's first use is its first use from 04:00 on (earlier is the night)
+_NIGHT_VISITS_H = (0.5, 4.5)  # extra night_use visits to the toilet fall in this part of the night
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,12 @@ class Incident:
 
     ``still``: no water use; ``still_drip``: no use but a dripping tap; ``dead_meter``: the meter
     sends nothing; ``tap_running``: a tap runs at 3-8 L/min (3 hours unless a duration is given).
+
+    Routine drifts (:data:`DRIFT_KINDS`), on each local day (or night) that starts inside the incident:
+    ``late_morning``: the first use of the day from 04:00 on, and everything in the 2.5-4.5 hours
+    after it, happen that much later (a new delay each day); ``low_volume``: every use that starts
+    during the incident is cut to 25-40% of its volume (one factor per incident); ``night_use``:
+    2-5 extra trips to the toilet (a flush, mostly a hand wash) between 00:30 and 04:30 each night.
     """
 
     meter_id: str
@@ -90,11 +101,13 @@ def simulate(
     midnight_ms = _local_midnights(start_ms, end_ms, tz)
 
     frames = []
-    for meter_id, rng in zip(meter_ids, np.random.default_rng(random_state).spawn(households)):
+    for meter_id, rng in zip(meter_ids, np.random.default_rng(random_state).spawn(households), strict=True):
         # Separate streams, so that an incident leaves the rest of a household's life unchanged.
-        routine_rng, sample_rng, arrival_rng, incident_rng = rng.spawn(4)
+        # The fifth (drift) stream is spawned after the others, so it leaves them as they were.
+        routine_rng, sample_rng, arrival_rng, incident_rng, drift_rng = rng.spawn(5)
         own = incident_frame[incident_frame["meter_id"] == meter_id]
         events = _routine_events(routine_rng, midnight_ms)
+        events = _apply_drifts(events, own[own["kind"].isin(DRIFT_KINDS)], drift_rng, midnight_ms)
         events = _apply_incidents(events, own, incident_rng)
         ts_ms = _sample_times(sample_rng, start_ms, end_ms, cadence_s)
         received_ms = _arrival_times(arrival_rng, ts_ms, start_ms, upload_every_s)
@@ -146,8 +159,8 @@ def _incident_frame(incidents: Sequence[Incident], meter_ids: list[str], start_m
     known = set(meter_ids)
     rows = []
     for inc in incidents:
-        if inc.kind not in INCIDENT_KINDS:
-            raise ValueError(f"unknown incident kind {inc.kind!r}; use one of {INCIDENT_KINDS}")
+        if inc.kind not in (*INCIDENT_KINDS, *DRIFT_KINDS):
+            raise ValueError(f"unknown incident kind {inc.kind!r}; use one of {(*INCIDENT_KINDS, *DRIFT_KINDS)}")
         if inc.meter_id not in known:
             raise ValueError(f"incident for unknown meter {inc.meter_id!r}; meters are {meter_ids[0]}..{meter_ids[-1]}")
         if getattr(inc.start, "tzinfo", None) is None:
@@ -237,7 +250,8 @@ def _routine_events(rng: np.random.Generator, midnight_ms: np.ndarray) -> _Event
     taken = np.arange(6) < rng.integers(3, 7, n)[:, None]
     add(flushes, flush_l, 8.0, taken)
     add(flushes + 0.025, scale * u(0.5, 2, (n, 6)), u(3, 6, (n, 6)), taken & (rng.random((n, 6)) < 0.8))
-    add(per_day(3, wake, bed), scale * u(0.5, 2, (n, 3)), u(3, 6, (n, 3)), np.arange(3) < rng.integers(1, 4, n)[:, None])
+    add(per_day(3, wake, bed), scale * u(0.5, 2, (n, 3)), u(3, 6, (n, 3)),
+        np.arange(3) < rng.integers(1, 4, n)[:, None])
     # Sometimes a bucket for mopping the floor.
     add(u(wake + 1, 11.0), scale * u(6, 12, n), 8.0, rng.random(n) < 0.25)
     # Bedtime, and 0-2 trips to the toilet in the night.
@@ -297,6 +311,55 @@ def _apply_incidents(events: _Events, incidents: pd.DataFrame, rng: np.random.Ge
     return _Events(start, end, rate)
 
 
+def _apply_drifts(events: _Events, drifts: pd.DataFrame, rng: np.random.Generator, midnight_ms: np.ndarray) -> _Events:
+    """The routine changed by the drift incidents (see :class:`Incident`), applied in their order."""
+    for row in drifts.itertuples():
+        days = midnight_ms[(midnight_ms >= row.start_ms) & (midnight_ms < row.end_ms)]
+        if row.kind == "late_morning":
+            events = _late_mornings(events, days, rng)
+        elif row.kind == "low_volume":
+            events = _low_volume(events, row.start_ms, row.end_ms, rng.uniform(0.25, 0.4))
+        elif row.kind == "night_use":
+            events = _night_visits(events, days, rng)
+    return events
+
+
+def _late_mornings(events: _Events, midnights: np.ndarray, rng: np.random.Generator) -> _Events:
+    """On each day, the first use from 04:00 on and what follows within the delay happen later by the delay."""
+    start, end = events.start.copy(), events.end.copy()
+    for midnight, delay_h in zip(midnights, rng.uniform(2.5, 4.5, len(midnights)), strict=True):
+        morning = midnight + _MORNING_FROM_H * HOUR_MS
+        candidates = start[(start >= morning) & (start < midnight + DAY_MS)]
+        if len(candidates) == 0:
+            continue
+        first = candidates.min()
+        moved = (events.start >= first) & (events.start < first + delay_h * HOUR_MS)
+        start[moved] += delay_h * HOUR_MS
+        end[moved] += delay_h * HOUR_MS
+    return _Events(start, end, events.rate)
+
+
+def _low_volume(events: _Events, start_ms: int, end_ms: int, factor: float) -> _Events:
+    """Every use starting in [start_ms, end_ms) lasts ``factor`` of its time, at the same flow."""
+    during = (events.start >= start_ms) & (events.start < end_ms)
+    end = np.where(during, events.start + (events.end - events.start) * factor, events.end)
+    return _Events(events.start, end, events.rate)
+
+
+def _night_visits(events: _Events, midnights: np.ndarray, rng: np.random.Generator) -> _Events:
+    """2-5 extra flushes each night, 80% of them followed by a hand wash."""
+    flush_l = rng.uniform(4.5, 7.5)
+    visits = rng.integers(2, 6, len(midnights))
+    at = np.repeat(midnights, visits) + rng.uniform(*_NIGHT_VISITS_H, visits.sum()) * HOUR_MS
+    wash = rng.random(len(at)) < 0.8
+    wash_at, wash_l = at[wash] + 0.02 * HOUR_MS, rng.uniform(0.5, 1.5, wash.sum())
+    flush_rate, wash_rate = 8.0 / 60_000, 4.0 / 60_000
+    start = np.concatenate([events.start, at, wash_at])
+    end = np.concatenate([events.end, at + flush_l / flush_rate, wash_at + wash_l / wash_rate])
+    rate = np.concatenate([events.rate, np.full(len(at), flush_rate), np.full(len(wash_at), wash_rate)])
+    return _Events(start, end, rate)
+
+
 def _integrate(events: _Events, at_ms: np.ndarray) -> np.ndarray:
     """Litres used from the first event until each time in ``at_ms``: the integral of the flow."""
     if len(events.start) == 0:
@@ -316,7 +379,9 @@ def _sample_times(rng: np.random.Generator, start_ms: int, end_ms: int, cadence_
     return np.arange(first, end_ms, cadence_s * 1000, dtype="int64")
 
 
-def _arrival_times(rng: np.random.Generator, ts_ms: np.ndarray, start_ms: int, upload_every_s: int | None) -> np.ndarray:
+def _arrival_times(
+    rng: np.random.Generator, ts_ms: np.ndarray, start_ms: int, upload_every_s: int | None
+) -> np.ndarray:
     if upload_every_s is None:
         return ts_ms + rng.integers(1_000, 20_001, len(ts_ms))
     window_ms = upload_every_s * 1000

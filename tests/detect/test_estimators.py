@@ -16,6 +16,7 @@ from detect.continuous_flow import ContinuousFlowDetector
 from detect.episodes import EPISODE_COLUMNS, concat_episodes
 from detect.inactivity import InactivityDetector
 from detect.offline import OfflineDetector
+from detect.pattern import UnusualPatternDetector
 from store.readings import readings_frame
 from tests.detect.readings import H
 
@@ -25,6 +26,8 @@ DETECTORS = [
     # A short night from midnight UTC (the readings start at the epoch), so backgrounds are learned.
     ContinuousFlowDetector(min_hours=1, min_excess_l_per_h=0.5, background_nights=2, night_start_h=0,
                            night_end_h=6, timezone="UTC", max_interval_h=4),
+    # Fitted without history it judges nothing; tests/detect/test_pattern.py checks it with a learned baseline.
+    UnusualPatternDetector(timezone="UTC", max_interval_h=4),
 ]
 ids = [type(d).__name__ for d in DETECTORS]
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from detect.simulate import INCIDENT_KINDS, Incident, simulate
+from detect.simulate import DRIFT_KINDS, INCIDENT_KINDS, Incident, simulate
 
 START = pd.Timestamp("2024-03-01", tz="Asia/Shanghai")
 HOUR_MS = 3_600_000
@@ -116,8 +116,10 @@ def test_batch_meters_upload_a_window_of_readings_together():
     assert (uploads.groupby("meter_id")["received_ms"].first() % DAY_MS).nunique() == 5
 
 
-def incident_sim(kind: str, *, hours_in: float = 24, duration: pd.Timedelta | None = pd.Timedelta(hours=24),
-                 **kwargs):
+A_DAY = pd.Timedelta(hours=24)
+
+
+def incident_sim(kind: str, *, hours_in: float = 24, duration: pd.Timedelta | None = A_DAY, **kwargs):
     inc = Incident("m0002", kind, START + pd.Timedelta(hours=hours_in), duration)
     args = dict(households=4, start=START, days=4, cadence_s=900, random_state=11) | kwargs
     return simulate(**args, incidents=[inc]), simulate(**args)
@@ -184,6 +186,76 @@ def test_incident_frame_labels_each_incident():
     assert inc["end_ms"].tolist() == [start_ms() + 2 * DAY_MS, start_ms() + 7 * HOUR_MS]
     assert str(inc["start_ms"].dtype) == str(inc["end_ms"].dtype) == "int64"
     assert set(INCIDENT_KINDS) == {"still", "still_drip", "dead_meter", "tap_running"}
+    assert set(DRIFT_KINDS) == {"late_morning", "low_volume", "night_use"}
+
+
+def local_days(readings: pd.DataFrame) -> pd.DataFrame:
+    """Per local day: litres, litres at night (00:00-05:00) and the hour of the first use from 04:00 on."""
+    r = by_meter(readings)
+    r["use"] = r["total_l"].diff()
+    local = pd.to_datetime(r["ts_ms"] - 1, unit="ms", utc=True).dt.tz_convert("Asia/Shanghai")
+    r["day"], r["hour"] = local.dt.normalize(), local.dt.hour + local.dt.minute / 60
+    morning = r[(r["hour"] >= 4) & (r["use"] > 0)]
+    return pd.DataFrame({
+        "litres": r.groupby("day")["use"].sum(),
+        "night_l": r[r["hour"] < 5].groupby("day")["use"].sum(),
+        "first_use_h": morning.groupby("day")["hour"].min(),
+    })
+
+
+def drift_sim(kind: str):
+    """Household m0002 drifts from day 3 for three days; the same households without the drift."""
+    inc = Incident("m0002", kind, START + pd.Timedelta(days=3), pd.Timedelta(days=3))
+    args = dict(households=4, start=START, days=8, cadence_s=900, random_state=5)
+    return simulate(**args, incidents=[inc]), simulate(**args)
+
+
+def drift_days(sim, normal):
+    """The drifted household's days (3-5: the drift) beside the same days without it."""
+    days = local_days(one_meter(sim, "m0002")).merge(local_days(one_meter(normal, "m0002")), left_index=True,
+                                                     right_index=True, suffixes=("", "_usual"))
+    return days.iloc[3:6], days
+
+
+def test_late_morning_delays_the_first_use_of_each_day_by_hours():
+    sim, normal = drift_sim("late_morning")
+    during, days = drift_days(sim, normal)
+    assert (during["first_use_h"] - during["first_use_h_usual"]).between(2.4, 4.6).all()
+    # Before and after the drift, the household's days are what they would have been.
+    outside = days.drop(during.index)
+    assert (outside["first_use_h"] == outside["first_use_h_usual"]).all()
+
+
+def test_low_volume_cuts_the_days_use_to_a_fraction():
+    sim, normal = drift_sim("low_volume")
+    during, _ = drift_days(sim, normal)
+    assert (during["litres"] <= 0.45 * during["litres_usual"]).all()
+    assert (during["litres"] > 0).all()  # the resident still uses water
+
+
+def test_night_use_adds_trips_to_the_toilet_every_night():
+    sim, normal = drift_sim("night_use")
+    during, _ = drift_days(sim, normal)
+    assert (during["night_l"] - during["night_l_usual"] >= 2 * 4.5).all()
+
+
+@pytest.mark.parametrize("kind", DRIFT_KINDS)
+def test_a_drift_leaves_other_households_and_the_time_before_it_unchanged(kind):
+    sim, normal = drift_sim(kind)
+    for meter in ("m0000", "m0001", "m0003"):
+        pd.testing.assert_frame_equal(one_meter(sim, meter), one_meter(normal, meter))
+    before = start_ms(START + pd.Timedelta(days=3))
+    pd.testing.assert_frame_equal(window(one_meter(sim, "m0002"), 0, before),
+                                  window(one_meter(normal, "m0002"), 0, before))
+    assert sim.incidents["kind"].tolist() == [kind]
+
+
+def test_a_drift_does_not_change_the_draws_of_the_other_incidents():
+    still = Incident("m0001", "still_drip", START + pd.Timedelta(hours=30), pd.Timedelta(hours=20))
+    drift = Incident("m0002", "night_use", START + pd.Timedelta(days=1), pd.Timedelta(days=2))
+    args = dict(households=3, start=START, days=4, cadence_s=900, random_state=2)
+    with_drift, without = simulate(**args, incidents=[still, drift]), simulate(**args, incidents=[still])
+    pd.testing.assert_frame_equal(one_meter(with_drift, "m0001"), one_meter(without, "m0001"))
 
 
 @pytest.mark.parametrize(
