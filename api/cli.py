@@ -133,25 +133,30 @@ def backtest(
     readings: Annotated[Path, typer.Option("--readings", help="Readings CSV: meter_id,ts,total_l[,received_at].")],
     out: Annotated[Path, typer.Option("--out", help="Where to write the alerts CSV.")],
     timezone: Annotated[str | None, typer.Option("--timezone", help="Offset used in the output times.")] = None,
+    away: Annotated[Path | None, typer.Option(
+        "--away", help="Away windows CSV: meter_id,start,end (no inactivity alert inside them).",
+        show_default=False)] = None,
     config: ConfigOption = None,
 ) -> None:
     """Replay a readings CSV through the live detectors, in data time, without look-ahead."""
     from api.wiring import build_detectors
     from detect.backtest import backtest as run_backtest
-    from detect.backtest import write_alerts_csv
+    from detect.backtest import read_away_csv, write_alerts_csv
     from detect.csvio import CsvFormatError, read_readings_csv
 
     settings = settings_or_exit(config, timezone=timezone)
     try:
         frame = read_readings_csv(readings)
+        windows = read_away_csv(away) if away is not None else None
     except (CsvFormatError, FileNotFoundError) as exc:
         typer.echo(f"anxin backtest: {exc}", err=True)
         raise typer.Exit(2) from exc
     episodes = run_backtest(frame, build_detectors(settings.detect, timezone=settings.timezone),
-                            refit_days=settings.detect.refit_days)
+                            refit_days=settings.detect.refit_days, away=windows)
     write_alerts_csv(episodes, out, settings.timezone)
     counts = episodes["kind"].value_counts().to_dict()
-    typer.echo(f"{len(frame)} readings of {frame['meter_id'].nunique()} meters -> {len(episodes)} alerts {counts}: {out}")
+    typer.echo(f"{len(frame)} readings of {frame['meter_id'].nunique()} meters -> {len(episodes)} alerts {counts}: "
+               f"{out}")
 
 
 @app.command()
@@ -165,6 +170,8 @@ def evaluate(
     households: Annotated[int, typer.Option(help="With --simulate: how many households.")] = 50,
     days: Annotated[float, typer.Option(help="With --simulate: days simulated.")] = 90.0,
     cadence_s: Annotated[int, typer.Option("--cadence-s", help="With --simulate: seconds between readings.")] = 3600,
+    upload_every_s: Annotated[int | None, typer.Option(
+        "--upload-every-s", help="With --simulate: readings are uploaded in batches this many seconds apart.")] = None,
     random_state: Annotated[int, typer.Option("--random-state", help="With --simulate: random seed.")] = 0,
     horizon_h: Annotated[float | None, typer.Option(
         "--horizon-h", help="Hours after its start an incident may be detected; default: its duration.",
@@ -193,7 +200,8 @@ def evaluate(
             start = pd.Timestamp("2026-01-01", tz=settings.timezone)
             mix = standard_incidents(households, start=start, days=days, random_state=random_state)
             sim = run_simulation(households=households, start=start, days=days, cadence_s=cadence_s, incidents=mix,
-                                 random_state=random_state, timezone=settings.timezone)
+                                 upload_every_s=upload_every_s, random_state=random_state,
+                                 timezone=settings.timezone)
             frame, labels = sim.readings, sim.incidents
         else:
             frame, labels = read_readings_csv(readings), read_incidents_csv(incidents)

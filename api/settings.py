@@ -32,15 +32,30 @@ class DetectSettings(BaseModel):
     inactivity_hours: float = Field(12.0, gt=0, description="hours without consumption before an alarm")
     min_use_l: float = Field(0.0, ge=0, description="a register step at or below this is not use")
     learn: bool = Field(True, description="learn each household's usual silences and background flow")
-    trickle_l_per_h: float = Field(0.0, ge=0, description="flow at or below this rate is not use (a drip)")
+    trickle_l_per_h: float = Field(1.0, ge=0, description="a register creeping at most this fast is a drip, not use")
+    trickle_gap_h: float = Field(3.0, ge=0, description="a register creeps when it moves again within this many hours")
+    learn_days: float = Field(84.0, gt=0, description="days of history the learning detectors learn from")
     usual_quantile: float = Field(1.0, gt=0, le=1, description="quantile of past days' silences that is usual")
     warning_margin_h: float = Field(3.0, ge=0, description="a warning needs this much more than the usual silence")
     min_warning_h: float = Field(4.0, ge=0, description="never warn about a shorter silence")
     refit_days: float = Field(7.0, gt=0, description="how often the learned detectors are refitted")
     offline_tolerance: float = Field(2.5, gt=1, description="allowed gap as a multiple of the usual cadence")
     offline_min_hours: float = Field(1.0, gt=0, description="never call a meter offline sooner than this")
+    offline_max_late_hours: float = Field(12.0, gt=0, description="an upload this many hours overdue is missing")
     offline_default_cadence_hours: float = Field(
         24.0, gt=0, description="cadence assumed for a meter with too little history"
+    )
+    unusual_pattern_z: float = Field(
+        4.0, gt=0, description="a day whose routine is this many spreads from the household's usual is unusual"
+    )
+    continuous_flow_hours: float = Field(8.0, gt=0, description="hours of flow without a pause before an alarm")
+    continuous_flow_excess_l_per_h: float = Field(
+        8.0, ge=0, description="flow above the household's background that counts as running water"
+    )
+    fleet_min_meters: int = Field(10, ge=2, description="never call fewer silent meters a fleet outage")
+    fleet_min_fraction: float = Field(0.3, ge=0, le=1, description="nor fewer than this share of the fleet")
+    fleet_window_h: float = Field(
+        1.0, gt=0, description="silences beginning this close together count as one outage; also the offline hold"
     )
 
 

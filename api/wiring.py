@@ -14,19 +14,25 @@ from collections.abc import Callable, Sequence
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+import pandas as pd
+
 from api.settings import DetectSettings, Settings
+from detect.continuous_flow import ContinuousFlowDetector
+from detect.fleet import FleetOutageDetector
 from detect.inactivity import InactivityDetector
 from detect.monitor import Monitor
 from detect.offline import OfflineDetector
+from detect.pattern import UnusualPatternDetector
 from ingest.metrics import IngestMetrics, start_metrics_server
 from ingest.flood import FloodGate
 from ingest.mqtt import MqttOptions, MqttSource, make_client
 from ingest.payload import PayloadRules
 from ingest.service import Ingester
+from store.away import away_windows_overlapping
 from store.db import Database
 from store.dead_letters import Rejection, add_dead_letters
 from store.readings import ReadingsStore, open_readings_store
-from store.times import utc_now
+from store.times import from_ms, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +46,8 @@ def build_detectors(params: DetectSettings, *, timezone: str = "Asia/Shanghai") 
             min_use_l=params.min_use_l,
             learn=params.learn,
             trickle_l_per_h=params.trickle_l_per_h,
+            trickle_gap_h=params.trickle_gap_h,
+            history_days=params.learn_days,
             usual_quantile=params.usual_quantile,
             warning_margin_h=params.warning_margin_h,
             min_warning_h=params.min_warning_h,
@@ -48,7 +56,19 @@ def build_detectors(params: DetectSettings, *, timezone: str = "Asia/Shanghai") 
         OfflineDetector(
             tolerance=params.offline_tolerance,
             min_hours=params.offline_min_hours,
+            max_late_h=params.offline_max_late_hours,
             default_cadence_h=params.offline_default_cadence_hours,
+        ).fit(),
+        UnusualPatternDetector(z_threshold=params.unusual_pattern_z, timezone=timezone).fit(),
+        ContinuousFlowDetector(
+            min_hours=params.continuous_flow_hours,
+            min_excess_l_per_h=params.continuous_flow_excess_l_per_h,
+            timezone=timezone,
+        ).fit(),
+        FleetOutageDetector(
+            min_meters=params.fleet_min_meters,
+            min_fraction=params.fleet_min_fraction,
+            window_h=params.fleet_window_h,
         ).fit(),
     ]
 
@@ -134,6 +154,16 @@ def serve_ingest_metrics(settings: Settings, registry: CollectorRegistry):
     return server
 
 
+def away_windows(db: Database) -> Callable[[int, int], pd.DataFrame]:
+    """The monitor's source of away windows: those in the database overlapping [start_ms, end_ms)."""
+
+    def read(start_ms: int, end_ms: int) -> pd.DataFrame:
+        with db.session() as session:
+            return away_windows_overlapping(session, from_ms(start_ms), from_ms(end_ms))
+
+    return read
+
+
 def build_monitor(settings: Settings, stores: Stores, *, clock: Callable = utc_now) -> Monitor:
     return Monitor(
         detectors=build_detectors(settings.detect, timezone=settings.timezone),
@@ -142,6 +172,7 @@ def build_monitor(settings: Settings, stores: Stores, *, clock: Callable = utc_n
         history_ms=int(settings.detect_history_days * 86_400_000),
         clock=clock,
         refit_ms=int(settings.detect.refit_days * 86_400_000),
+        away=away_windows(stores.db),
     )
 
 

@@ -3,22 +3,29 @@
 A backtest is one ``step`` over the whole history. Each detector is causal by construction: an
 episode's ``raised_ms`` is the arrival of the last reading it depends on. A detector that learns
 from history (``learns_from_history``) walks forward as the live monitor does: every
-``refit_days`` it is refitted on what had arrived by then, and steps on what arrives next.
+``refit_days`` it is refitted on what had arrived by then, and steps on what arrives next. A
+detector that regroups others' episodes (``regroups``: the fleet outage) steps after them, over
+their episodes, exactly as the monitor does each tick.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from detect.csvio import ALERTS_CSV_COLUMNS, to_iso
-from detect.episodes import concat_episodes
+from detect.csvio import ALERTS_CSV_COLUMNS, CsvFormatError, parse_times_ms, to_iso
+from detect.episodes import concat_episodes, empty_episodes
 
 
 _DAY_MS = 86_400_000
+AWAY_CSV_COLUMNS = ["meter_id", "start", "end"]
+_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
 def learns(detector) -> bool:
@@ -26,39 +33,99 @@ def learns(detector) -> bool:
     return getattr(detector, "learns_from_history", False) and getattr(detector, "learn", True)
 
 
+def regroups(detector) -> str | None:
+    """The kind of episodes a detector regroups after the others have stepped (fleet outages: meter_offline)."""
+    return getattr(detector, "regroups", None)
+
+
+def takes_away(detector) -> bool:
+    """Whether a detector's ``step`` honours away windows (``away=``), as the inactivity detector does."""
+    return "away" in inspect.signature(detector.step).parameters
+
+
+def in_step_order(detectors: Sequence) -> list:
+    """Detectors that regroup others' episodes step last, once the episodes they regroup exist."""
+    return sorted(detectors, key=lambda d: regroups(d) is not None)
+
+
+def regroup(detector, by_kind: dict[str, pd.DataFrame], readings: pd.DataFrame, carry, *, until_ms: int):
+    """Step a regrouping detector over ``by_kind[detector.regroups]``; it replaces those episodes
+    in ``by_kind`` with the ones it keeps and adds its own. Returns its carry."""
+    source = by_kind.get(detector.regroups, empty_episodes())
+    episodes, carry = detector.step(readings, carry, until_ms=until_ms, episodes=source)
+    for kind in (detector.regroups, detector.kind):
+        by_kind[kind] = episodes[episodes["kind"] == kind]
+    return carry
+
+
 def backtest(
-    readings: pd.DataFrame, detectors: Sequence, *, until_ms: int | None = None, refit_days: float = 7.0
+    readings: pd.DataFrame,
+    detectors: Sequence,
+    *,
+    until_ms: int | None = None,
+    refit_days: float = 7.0,
+    away: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every episode the detectors raise on ``readings`` (meter_id, ts_ms, total_l, received_ms).
 
     ``until_ms`` is the data time the replay stops at (default: the last arrival), which decides
-    whether a silence still running at the end is reported as ongoing.
+    whether a silence still running at the end is reported as ongoing. ``away`` holds the away
+    windows (meter_id, start_ms, end_ms), passed to the detectors that honour them.
     """
     if until_ms is None:
         until_ms = int(readings["received_ms"].max()) if len(readings) else 0
     readings = readings[readings["received_ms"] <= until_ms]
-    frames = [
-        _walk_forward(readings, detector, until_ms, int(refit_days * _DAY_MS)) if learns(detector)
-        else detector.step(readings, None, until_ms=until_ms)[0]
-        for detector in detectors
-    ]
-    episodes = concat_episodes(frames)
+    by_kind: dict[str, pd.DataFrame] = {}
+    for detector in in_step_order(detectors):
+        if regroups(detector):
+            regroup(detector, by_kind, readings, None, until_ms=until_ms)
+            continue
+        windows = {"away": away} if away is not None and takes_away(detector) else {}
+        if learns(detector):
+            found = _walk_forward(readings, detector, until_ms, int(refit_days * _DAY_MS), windows)
+        else:
+            found = detector.step(readings, None, until_ms=until_ms, **windows)[0]
+        by_kind[detector.kind] = concat_episodes([by_kind.get(detector.kind, empty_episodes()), found])
+    episodes = concat_episodes(list(by_kind.values()))
     return episodes.sort_values(["raised_ms", "meter_id", "kind"], kind="stable").reset_index(drop=True)
 
 
-def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int) -> pd.DataFrame:
+def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int, windows: dict) -> pd.DataFrame:
     """Refit on what had arrived at each refit time, then step through what arrives until the next."""
     if readings.empty:
-        return detector.step(readings, None, until_ms=until_ms)[0]
+        return detector.step(readings, None, until_ms=until_ms, **windows)[0]
     received = readings["received_ms"].to_numpy()
     start = int(received.min()) // _DAY_MS * _DAY_MS
     carry, closed, episodes = None, [], None
     for begin in range(start, until_ms + 1, refit_ms):
         end = min(begin + refit_ms, until_ms + 1)
         fitted = clone(detector).fit(readings[received < begin])
-        episodes, carry = fitted.step(readings[(received >= begin) & (received < end)], carry, until_ms=end - 1)
+        piece = readings[(received >= begin) & (received < end)]
+        episodes, carry = fitted.step(piece, carry, until_ms=end - 1, **windows)
         closed.append(episodes[episodes["ended_ms"].notna()])
     return concat_episodes([*closed, episodes[episodes["ended_ms"].isna()]])
+
+
+def read_away_csv(path: str | Path) -> pd.DataFrame:
+    """An away-windows CSV (``meter_id,start,end``, ISO 8601 with an offset) as meter_id, start_ms, end_ms."""
+    raw = pd.read_csv(path, dtype={"meter_id": str, "start": str, "end": str}, keep_default_na=False)
+    missing = [c for c in AWAY_CSV_COLUMNS if c not in raw.columns]
+    if missing:
+        raise CsvFormatError(f"{path}: missing column(s) {missing}; an away CSV has meter_id,start,end")
+    if (raw["meter_id"].str.strip() == "").any():
+        raise CsvFormatError(f"{path}: every row needs a meter_id")
+    for column in ("start", "end"):
+        naive = ~raw[column].str.strip().str.contains(_OFFSET)
+        if naive.any():
+            line = int(np.flatnonzero(naive.to_numpy())[0]) + 2  # the header is line 1
+            raise CsvFormatError(f"{path}: line {line}: {column} {raw[column].iloc[line - 2]!r} needs a UTC offset, "
+                                 "e.g. 2026-11-22T08:00:00+08:00")
+    start, end = parse_times_ms(raw["start"], "start"), parse_times_ms(raw["end"], "end")
+    backwards = ~(end > start)
+    if backwards.any():
+        line = int(np.flatnonzero(backwards)[0]) + 2
+        raise CsvFormatError(f"{path}: line {line}: a window must end after it starts")
+    return pd.DataFrame({"meter_id": raw["meter_id"].astype(object), "start_ms": start, "end_ms": end})
 
 
 def write_alerts_csv(episodes: pd.DataFrame, path: str | Path, timezone: str) -> None:

@@ -67,8 +67,12 @@ ALERT_KIND = {
     "still_drip": "inactivity",
     "dead_meter": "meter_offline",
     "tap_running": "continuous_flow",
+    "late_morning": "unusual_pattern",
+    "low_volume": "unusual_pattern",
+    "night_use": "unusual_pattern",
 }
-"""The alert kind that detects each incident kind."""
+"""The alert kind that detects each incident kind (the routine drifts of ``detect.simulate.DRIFT_KINDS``
+are scored too, but :func:`standard_incidents` does not place them)."""
 CADRE_KINDS = ("inactivity",)
 """Alert kinds that go to the cadre, whose ``alarm`` severity is reported separately."""
 # A tap is left running until someone notices: long enough to test the 10-hour continuous-flow target.

@@ -15,7 +15,8 @@ from datetime import datetime
 import pandas as pd
 from sklearn.base import clone
 
-from detect.backtest import learns
+from detect.backtest import in_step_order, learns, regroup, regroups, takes_away
+from detect.episodes import empty_episodes
 from store.alerts import Episode, SyncReport, sync_episodes
 from store.db import Database
 from store.errors import StoreError
@@ -23,6 +24,8 @@ from store.readings import ReadingsStore
 from store.times import from_ms, to_ms, utc_now
 
 log = logging.getLogger(__name__)
+
+_DAY_MS = 86_400_000
 
 
 def to_store_episodes(frame: pd.DataFrame) -> list[Episode]:
@@ -57,9 +60,11 @@ class Monitor:
         history_ms: int,
         clock: Callable[[], datetime] = utc_now,
         refit_ms: int = 7 * 86_400_000,
+        away: Callable[[int, int], pd.DataFrame] | None = None,
     ) -> None:
-        self.detectors = list(detectors)
+        self.detectors = in_step_order(detectors)
         self.refit_ms = refit_ms
+        self.away = away  # (start_ms, end_ms) -> the away windows overlapping it (meter_id, start_ms, end_ms)
         self._fitted_ms: int | None = None
         self.readings = readings
         self.db = db
@@ -78,14 +83,14 @@ class Monitor:
             batch, cursor = self.readings.changes(None, received_since_ms=now_ms - self.history_ms)
         else:
             batch, cursor = self.readings.changes(self._cursor)
-        steps = {d.kind: d.step(batch, self._carry[d.kind], until_ms=now_ms) for d in self.detectors}
+        by_kind, carries = self._step(batch, now_ms)
         with self.db.session() as session:  # one transaction: all kinds sync, or none does
             reports = {
                 kind: sync_episodes(session, kind=kind, episodes=to_store_episodes(episodes), now=now)
-                for kind, (episodes, _) in steps.items()
+                for kind, episodes in by_kind.items()
             }
         # Advance only after the alerts are committed; a failed tick replays the same batch.
-        self._carry = {kind: carry for kind, (_, carry) in steps.items()}
+        self._carry = carries
         self._cursor = cursor
         for kind, report in reports.items():
             for alert in report.raised:
@@ -97,6 +102,22 @@ class Monitor:
                 log.info("resolved %s alert %s on meter %s: condition ended", kind, alert.id, alert.meter_id,
                          extra=_ids(alert))
         return reports
+
+    def _step(self, batch: pd.DataFrame, now_ms: int) -> tuple[dict[str, pd.DataFrame], dict]:
+        """Every detector's episodes by kind, as a backtest finds them, and the carries to keep."""
+        windows = {}
+        if self.away is not None and any(takes_away(d) for d in self.detectors):
+            # Windows over the history, so a silence that began before a window ended is measured right.
+            windows = {"away": self.away(now_ms - self.history_ms, now_ms + _DAY_MS)}
+        by_kind: dict[str, pd.DataFrame] = {d.kind: empty_episodes() for d in self.detectors}
+        carries = {}
+        for d in self.detectors:
+            if regroups(d):
+                carries[d.kind] = regroup(d, by_kind, batch, self._carry[d.kind], until_ms=now_ms)
+            else:
+                extra = windows if takes_away(d) else {}
+                by_kind[d.kind], carries[d.kind] = d.step(batch, self._carry[d.kind], until_ms=now_ms, **extra)
+        return by_kind, carries
 
     def _refit(self, now_ms: int) -> None:
         """Refit the detectors that learn from history on the newest readings, as a backtest does."""

@@ -1,4 +1,4 @@
-"""Relational records: users, alerts and dead letters (SQLAlchemy 2 ORM, migrated by Alembic)."""
+"""Relational records: users, alerts, away windows and dead letters (SQLAlchemy 2 ORM, migrated by Alembic)."""
 
 from __future__ import annotations
 
@@ -49,8 +49,17 @@ class Role(enum.StrEnum):
 
 
 class AlertKind(enum.StrEnum):
-    inactivity = "inactivity"  # the meter reports but nobody uses water: goes to the cadre
-    meter_offline = "meter_offline"  # no reading arrives: goes to the property manager
+    """What an alert is about; who acts on each kind is ``api.alerts.service.ACTS_ON``."""
+
+    inactivity = "inactivity"  # the meter reports but nobody uses water
+    meter_offline = "meter_offline"  # no reading arrives from one meter
+    continuous_flow = "continuous_flow"  # water has run for hours: a tap left running, a leak
+    unusual_pattern = "unusual_pattern"  # the daily routine drifted (severity info)
+    fleet_outage = "fleet_outage"  # many meters silent at once: the pipeline, not the residents
+
+
+FLEET = "*"
+"""The meter_id of an alert about the whole fleet (a fleet outage) rather than one meter."""
 
 
 class AlertStatus(enum.StrEnum):
@@ -126,3 +135,18 @@ class DeadLetter(Base):
     item_index: Mapped[int | None] = mapped_column(Integer, nullable=True)  # position in a batch array
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AwayWindow(Base):
+    """A time a household is registered as away: no inactivity alert is raised inside it."""
+
+    __tablename__ = "away_windows"
+    __table_args__ = (Index("away_windows_meter", "meter_id", "ends_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meter_id: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

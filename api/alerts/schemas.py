@@ -18,7 +18,7 @@ class AlertRead(BaseModel):
     """One episode of one condition on one meter. Times carry the site's UTC offset."""
 
     id: int
-    meter_id: str
+    meter_id: str = Field(description="the meter, or * for an alert about the whole fleet (fleet_outage)")
     kind: AlertKind
     severity: Severity
     status: AlertStatus

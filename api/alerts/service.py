@@ -1,7 +1,9 @@
 """What people may do with alerts, and who did it; plain functions that know nothing of HTTP.
 
-Roles (for now across every meter; communities narrow this later): an admin may act on any alert,
-a cadre on inactivity alerts, a property manager on meter_offline alerts; an analyst only reads.
+Roles (for now across every meter; communities narrow this later): an admin may act on any alert;
+a cadre on what concerns the resident (inactivity, continuous_flow, unusual_pattern); a property
+manager on what concerns the meters and the water (meter_offline, continuous_flow, fleet_outage);
+an analyst only reads.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from store.models import Alert, AlertKind, Role, User
 
 ACTS_ON: dict[Role, frozenset[AlertKind]] = {
     Role.admin: frozenset(AlertKind),
-    Role.cadre: frozenset({AlertKind.inactivity}),
-    Role.property_manager: frozenset({AlertKind.meter_offline}),
+    # A running tap goes to both: the resident may need a visit, the flat may be flooding.
+    Role.cadre: frozenset({AlertKind.inactivity, AlertKind.continuous_flow, AlertKind.unusual_pattern}),
+    Role.property_manager: frozenset({AlertKind.meter_offline, AlertKind.continuous_flow, AlertKind.fleet_outage}),
     Role.analyst: frozenset(),
 }
 

@@ -19,7 +19,7 @@ class LastReading(BaseModel):
 
 class MeterRead(BaseModel):
     meter_id: str
-    state: MeterState = Field(description="from unresolved alerts: offline wins over inactive")
+    state: MeterState = Field(description="from unresolved alerts: offline, else flowing, else inactive, else ok")
     last_reading: LastReading
     last_received_at: datetime = Field(description="when anything last arrived from this meter")
     open_alerts: list[int] = Field(description="ids of the meter's unresolved alerts")

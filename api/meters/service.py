@@ -23,9 +23,20 @@ MAX_HOURLY_WINDOW = timedelta(days=366)  # the hourly series is cheap: a year is
 
 
 class MeterState(enum.StrEnum):
-    ok = "ok"
+    """A meter's state from its unresolved alerts; the first that applies wins."""
+
+    offline = "offline"  # an unresolved meter_offline alert: the meter is silent, its data is stale
+    flowing = "flowing"  # an unresolved continuous_flow alert: water has run for hours
     inactive = "inactive"  # an unresolved inactivity alert: nobody has used water
-    offline = "offline"  # an unresolved meter_offline alert: the meter is silent (wins over inactive)
+    ok = "ok"  # none of these (an unusual_pattern alert is information, not a state)
+
+
+# A fleet_outage alert is the whole fleet's (meter_id "*"), so it is no meter's state.
+_STATE_OF_KIND = {
+    AlertKind.meter_offline: MeterState.offline,
+    AlertKind.continuous_flow: MeterState.flowing,
+    AlertKind.inactivity: MeterState.inactive,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +82,9 @@ class HourlyWindow:
 
 
 def state_of(alerts: list[Alert]) -> MeterState:
-    """offline if any unresolved alert says so, else inactive if one says so, else ok."""
-    kinds = {a.kind for a in alerts}
-    if AlertKind.meter_offline in kinds:
-        return MeterState.offline
-    if AlertKind.inactivity in kinds:
-        return MeterState.inactive
-    return MeterState.ok
+    """offline, else flowing, else inactive if an unresolved alert says so; ok otherwise."""
+    states = {_STATE_OF_KIND.get(a.kind) for a in alerts}
+    return next((state for state in MeterState if state in states), MeterState.ok)
 
 
 def list_meters(

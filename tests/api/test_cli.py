@@ -91,6 +91,29 @@ def test_backtest_config_file_sets_the_ceiling(tmp_path):
     assert pd.read_csv(out).query("kind == 'inactivity'")["raised_at"].tolist() == ["2026-01-01T09:00:00+08:00"]
 
 
+def test_backtest_away_windows_suppress_inactivity_inside_them(tmp_path):
+    readings, away, out = tmp_path / "readings.csv", tmp_path / "away.csv", tmp_path / "alerts.csv"
+    pd.DataFrame({"meter_id": ["m"] * 15, "ts": [f"2026-01-01T{h:02d}:00:00+08:00" for h in range(15)],
+                  "total_l": [0.0] + [5.0] * 14}).to_csv(readings, index=False)
+    assert runner.invoke(cli, ["backtest", "--readings", str(readings), "--out", str(out)]).exit_code == 0
+    assert pd.read_csv(out)["kind"].tolist() == ["inactivity"]
+    away.write_text("meter_id,start,end\nm,2026-01-01T00:00:00+08:00,2026-01-02T00:00:00+08:00\n")
+    result = runner.invoke(cli, ["backtest", "--readings", str(readings), "--out", str(out), "--away", str(away)])
+    assert result.exit_code == 0, result.output
+    assert pd.read_csv(out).empty
+
+
+def test_backtest_refuses_a_bad_away_csv_and_says_why(tmp_path):
+    readings, away = tmp_path / "readings.csv", tmp_path / "away.csv"
+    pd.DataFrame({"meter_id": ["m"], "ts": ["2026-01-01T00:00:00+08:00"], "total_l": [0.0]}).to_csv(readings,
+                                                                                                   index=False)
+    away.write_text("meter_id,start,end\nm,2026-01-01T00:00:00,2026-01-02T00:00:00+08:00\n")
+    result = runner.invoke(cli, ["backtest", "--readings", str(readings), "--out", str(tmp_path / "o.csv"),
+                                 "--away", str(away)])
+    assert result.exit_code == 2
+    assert "needs a UTC offset" in result.output
+
+
 def test_simulate_publish_sends_every_reading_to_the_broker(mosquitto, tmp_path):
     from tests.ingest.harness import InProcessIngester, ingest_settings, wait_until
 

@@ -32,6 +32,35 @@ def test_mqtt_url_with_credentials():
     assert (url.host, url.port, url.username, url.password) == ("broker.local", 8883, "ingest", "s@cret")
 
 
+def test_detector_settings_reach_the_detectors_they_name(monkeypatch):
+    from api.wiring import build_detectors
+    from detect.continuous_flow import ContinuousFlowDetector
+    from detect.fleet import FleetOutageDetector
+
+    monkeypatch.setenv("ANXIN_DETECT__CONTINUOUS_FLOW_HOURS", "6")
+    monkeypatch.setenv("ANXIN_DETECT__CONTINUOUS_FLOW_EXCESS_L_PER_H", "12")
+    monkeypatch.setenv("ANXIN_DETECT__FLEET_MIN_METERS", "25")
+    monkeypatch.setenv("ANXIN_DETECT__FLEET_MIN_FRACTION", "0.5")
+    monkeypatch.setenv("ANXIN_DETECT__FLEET_WINDOW_H", "24")
+    settings = load_settings(timezone="Europe/Rome")
+    detectors = {type(d): d for d in build_detectors(settings.detect, timezone=settings.timezone)}
+    flow, fleet = detectors[ContinuousFlowDetector], detectors[FleetOutageDetector]
+    assert (flow.min_hours, flow.min_excess_l_per_h, flow.timezone) == (6, 12, "Europe/Rome")
+    assert (fleet.min_meters, fleet.min_fraction, fleet.window_h) == (25, 0.5, 24)
+
+
+@pytest.mark.parametrize("setting, value", [
+    ("ANXIN_DETECT__FLEET_MIN_METERS", "1"),
+    ("ANXIN_DETECT__FLEET_MIN_FRACTION", "1.5"),
+    ("ANXIN_DETECT__FLEET_WINDOW_H", "0"),
+    ("ANXIN_DETECT__CONTINUOUS_FLOW_HOURS", "-1"),
+])
+def test_bad_detector_settings_are_refused(monkeypatch, setting, value):
+    monkeypatch.setenv(setting, value)
+    with pytest.raises(ValidationError, match=setting.removeprefix("ANXIN_DETECT__").lower()):
+        load_settings()
+
+
 @pytest.mark.parametrize("field, value, words", [
     ("mqtt_url", "tcp://broker:1883", "mqtt://"),
     ("timezone", "Mars/Olympus", "IANA"),

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 
+from detect.backtest import backtest
+from detect.continuous_flow import ContinuousFlowDetector
+from detect.fleet import FleetOutageDetector
 from detect.inactivity import InactivityDetector
 from detect.monitor import Monitor
 from detect.offline import OfflineDetector
 from store.alerts import list_alerts
+from store.away import add_away_window, away_windows_overlapping
 from store.readings import Reading
+from store.times import from_ms, to_ms
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 H = 3_600_000
@@ -61,7 +67,7 @@ def test_alerts_follow_the_readings_tick_by_tick(database, readings_store):
 def test_a_restarted_monitor_rebuilds_its_state_and_raises_nothing_twice(database, readings_store):
     clock = Clock()
     hourly(readings_store, clock, "m1", [0, 4] + [4] * 13)
-    hourly(readings_store, clock, "m2", list(range(15)))
+    hourly(readings_store, clock, "m2", [5 * i for i in range(15)])  # in use every hour
     monitor(database, readings_store, clock).tick()
     assert open_alerts(database) == [("m1", "inactivity", "open")]
     restarted = monitor(database, readings_store, clock)
@@ -106,14 +112,14 @@ def test_a_batch_20_hours_late_ends_the_offline_alert_and_records_the_silence_it
     register stood still for 15 hours and then moved: that silence is recorded (already over)."""
     clock = Clock()
     live = monitor(database, readings_store, clock)
-    hourly(readings_store, clock, "m1", list(range(24)))  # used every hour; total 23 at hour 23
+    hourly(readings_store, clock, "m1", [10 * i for i in range(24)])  # used every hour; total 230 at hour 23
     live.tick()
     clock.now = T0 + timedelta(hours=43)
     live.tick()
     assert open_alerts(database) == [("m1", "meter_offline", "open")]
     arrived = T0_MS + 44 * H
     clock.now = T0 + timedelta(hours=44)
-    readings_store.write([Reading("m1", T0_MS + h * H, 23.0 if h < 38 else 30.0, arrived) for h in range(24, 44)])
+    readings_store.write([Reading("m1", T0_MS + h * H, 230.0 if h < 38 else 240.0, arrived) for h in range(24, 44)])
     live.tick()
     with database.session() as session:
         alerts = {a.kind: a for a in list_alerts(session, limit=10)[0]}
@@ -122,3 +128,156 @@ def test_a_batch_20_hours_late_ends_the_offline_alert_and_records_the_silence_it
     assert silence.status == "resolved"
     # It began at the last use (hour 23) and ended when the batch proving the next use arrived.
     assert (silence.started_at, silence.ended_at) == (T0 + timedelta(hours=23), T0 + timedelta(hours=44))
+
+
+# --- Continuous flow ------------------------------------------------------------------------------
+
+
+def test_a_tap_left_running_raises_a_continuous_flow_alert_until_it_is_turned_off(database, sqlite_readings):
+    clock = Clock()
+    live = Monitor(detectors=[ContinuousFlowDetector().fit()], readings=sqlite_readings, db=database,
+                   history_ms=14 * 86_400_000, clock=clock)
+    usage = [0, 5, 5, 12, 12, 12, 20]  # an ordinary morning: use, then none
+    running = [usage[-1] + 20 * h for h in range(1, 11)]  # then 20 L/h, without a pause, for ten hours
+    hourly(sqlite_readings, clock, "m1", usage)
+    live.tick()
+    for i, total in enumerate(running):
+        hourly(sqlite_readings, clock, "m1", [total], start_h=len(usage) + i)
+        live.tick()
+        raised = [a for a in open_alerts(database) if a[1] == "continuous_flow"]
+        assert raised == ([("m1", "continuous_flow", "open")] if i >= 7 else []), i  # 8 hours of flow
+    hourly(sqlite_readings, clock, "m1", [running[-1]], start_h=len(usage) + len(running))  # turned off
+    live.tick()
+    with database.session() as session:
+        [alert] = list_alerts(session)[0]
+    assert (alert.kind, alert.severity, alert.status) == ("continuous_flow", "alarm", "resolved")
+    assert alert.started_at == T0 + timedelta(hours=len(usage) - 1)  # the first hour of flow
+
+
+# --- Fleet outages --------------------------------------------------------------------------------
+
+MIN = 60_000
+
+
+def fleet_readings(meters, hours, *, stop=(24, 30), silent=(), dead=()):
+    """Hourly readings of ``meters`` households, meter i at minute i; each hour some water is used.
+
+    Ingestion stops from hour ``stop[0]`` to ``stop[1]`` for every meter: the readings taken then
+    arrive late, in one batch at stop[1] plus the meter's minute. Meters in ``silent`` send nothing
+    from stop[0] on; meters in ``dead`` nothing from hour 12 on.
+    """
+    readings = []
+    for i in range(meters):
+        for h in range(hours):
+            if (i in silent and h >= stop[0]) or (i in dead and h >= 12):
+                break
+            ts = T0_MS + h * H + i * MIN
+            arrives = T0_MS + stop[1] * H + i * MIN if stop[0] <= h < stop[1] else ts + 5_000
+            readings.append(Reading(f"m{i:02d}", ts, float(3 * h + (h * i) % 4), arrives))
+    return sorted(readings, key=lambda r: r.received_ms)
+
+
+def replay(live, store, clock, readings, *, every, until_h):
+    """Tick every ``every`` until ``until_h``, storing before each tick what had arrived by then."""
+    pending = list(readings)
+    tick = T0
+    while tick <= T0 + timedelta(hours=until_h):
+        arrived = [r for r in pending if r.received_ms <= to_ms(tick)]
+        pending = pending[len(arrived):]
+        if arrived:
+            store.write(arrived)
+        clock.now = tick
+        live.tick()
+        tick += every
+
+
+def all_alerts(db):
+    with db.session() as session:
+        return sorted(
+            (a.meter_id, a.kind, a.severity, a.started_at, a.raised_at, a.ended_at)
+            for a in list_alerts(session, limit=1000)[0]
+        )
+
+
+def every_detector():
+    return [InactivityDetector().fit(), OfflineDetector().fit(), ContinuousFlowDetector().fit(),
+            FleetOutageDetector().fit()]
+
+
+def test_six_hours_of_lost_ingestion_raise_one_fleet_alert_and_no_storm_after_it(database, sqlite_readings):
+    """30 hourly meters; the pipeline stops for 6 hours and then delivers what it held in one batch."""
+    clock = Clock()
+    live = Monitor(detectors=every_detector(), readings=sqlite_readings, db=database,
+                   history_ms=14 * 86_400_000, clock=clock)
+    replay(live, sqlite_readings, clock, fleet_readings(30, 40), every=timedelta(minutes=10), until_h=40)
+    alerts = all_alerts(database)
+    assert [(a[0], a[1]) for a in alerts] == [("*", "fleet_outage")]  # no meter_offline, no inactivity
+    [(_, _, severity, started, raised, ended)] = alerts
+    assert (severity, started) == ("alarm", T0 + timedelta(hours=23, seconds=5))
+    assert raised == T0 + timedelta(hours=25, minutes=39, seconds=5)  # the 10th meter 2.5 uploads late
+    assert ended == T0 + timedelta(hours=30, minutes=20)  # the 21st meter's batch: 9 still silent
+
+
+def test_the_monitor_ticking_through_a_fleet_outage_agrees_with_one_backtest(database, sqlite_readings):
+    """A meter dead before the outage, stragglers that never come back, ticks at odd times: the
+    alerts the monitor keeps are exactly the episodes one backtest over the same readings finds."""
+    detectors = [InactivityDetector(learn=False).fit(), OfflineDetector().fit(), FleetOutageDetector().fit()]
+    readings = fleet_readings(30, 40, silent={3, 17, 28}, dead={5})
+    clock = Clock()
+    live = Monitor(detectors=detectors, readings=sqlite_readings, db=database, history_ms=14 * 86_400_000,
+                   clock=clock)
+    replay(live, sqlite_readings, clock, readings, every=timedelta(minutes=37), until_h=40)
+
+    frame = pd.DataFrame(readings, columns=["meter_id", "ts_ms", "total_l", "received_ms", "extra"]).drop(
+        columns="extra")
+    episodes = backtest(frame, detectors, until_ms=to_ms(clock.now))
+    expected = sorted(
+        (r.meter_id, r.kind, r.severity, from_ms(r.started_ms), from_ms(r.raised_ms),
+         None if pd.isna(r.ended_ms) else from_ms(r.ended_ms))
+        for r in episodes.itertuples()
+    )
+    assert all_alerts(database) == expected
+    kinds = sorted((r[0], r[1]) for r in expected)
+    assert kinds == [("*", "fleet_outage"), ("m03", "meter_offline"), ("m05", "meter_offline"),
+                     ("m17", "meter_offline"), ("m28", "meter_offline")]
+
+
+# --- Away windows -------------------------------------------------------------------------------
+
+
+def away_monitor(db, store, clock):
+    def away(start_ms, end_ms):
+        with db.session() as session:
+            return away_windows_overlapping(session, from_ms(start_ms), from_ms(end_ms))
+
+    return Monitor(detectors=[InactivityDetector(learn=False).fit()], readings=store, db=db,
+                   history_ms=14 * 86_400_000, clock=clock, away=away)
+
+
+def register_away(db, meter, start_h, end_h):
+    with db.session() as session:
+        add_away_window(session, meter_id=meter, starts_at=T0 + timedelta(hours=start_h),
+                        ends_at=T0 + timedelta(hours=end_h), note="visiting family", now=T0)
+
+
+def test_a_household_away_raises_no_inactivity_alert_inside_its_window(database, sqlite_readings):
+    clock = Clock()
+    register_away(database, "m1", 2, 30)
+    live = away_monitor(database, sqlite_readings, clock)
+    for h, total in enumerate([0, 4] + [4] * 28 + [9]):  # still from 01:00 to 30:00, then back
+        hourly(sqlite_readings, clock, "m1", [total], start_h=h)
+        live.tick()
+    assert open_alerts(database) == []
+
+
+def test_a_silence_running_12_hours_past_the_window_is_raised_then(database, sqlite_readings):
+    clock = Clock()
+    register_away(database, "m1", 2, 20)
+    live = away_monitor(database, sqlite_readings, clock)
+    for h, total in enumerate([0, 4] + [4] * 32):  # still from 01:00 until 33:00
+        hourly(sqlite_readings, clock, "m1", [total], start_h=h)
+        live.tick()
+        assert open_alerts(database) == ([("m1", "inactivity", "open")] if h >= 32 else []), h
+    with database.session() as session:
+        [alert] = list_alerts(session)[0]
+    assert alert.raised_at == T0 + timedelta(hours=32, seconds=5)  # 12 hours after the window ended

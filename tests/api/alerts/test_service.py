@@ -14,14 +14,49 @@ from tests.api.conftest import NOW, episode
 @pytest.mark.parametrize(
     ("role", "kinds"),
     [
-        (Role.admin, {AlertKind.inactivity, AlertKind.meter_offline}),
-        (Role.cadre, {AlertKind.inactivity}),
-        (Role.property_manager, {AlertKind.meter_offline}),
+        (Role.admin, {AlertKind.inactivity, AlertKind.meter_offline, AlertKind.continuous_flow,
+                      AlertKind.unusual_pattern, AlertKind.fleet_outage}),
+        (Role.cadre, {AlertKind.inactivity, AlertKind.continuous_flow, AlertKind.unusual_pattern}),
+        (Role.property_manager, {AlertKind.meter_offline, AlertKind.continuous_flow, AlertKind.fleet_outage}),
         (Role.analyst, set()),
     ],
 )
 def test_may_act(role, kinds):
     assert {kind for kind in AlertKind if service.may_act(role, kind)} == kinds
+
+
+def test_every_kind_has_someone_besides_admin_to_act_on_it():
+    for kind in AlertKind:
+        assert any(service.may_act(role, kind) for role in Role if role != Role.admin), kind
+
+
+def test_a_fleet_outage_is_handed_to_the_property_manager(database, raise_alerts):
+    (alert_id,) = raise_alerts(AlertKind.fleet_outage, episode("*", AlertKind.fleet_outage, hours_ago=3))
+    with database.session() as session:
+        cadre, _ = create_user(session, name="zhao", role=Role.cadre, now=NOW)
+        manager, _ = create_user(session, name="qian", role=Role.property_manager, now=NOW)
+        with pytest.raises(PermissionDenied, match="property_manager or admin"):
+            service.acknowledge(session, alert_id=alert_id, user=cadre, now=NOW)
+        record = service.acknowledge(session, alert_id=alert_id, user=manager, now=NOW)
+    assert (record.alert.status, record.acknowledged_by) == ("acknowledged", "qian")
+
+
+def test_a_running_tap_may_be_handled_by_the_cadre_or_the_property_manager(database, raise_alerts):
+    first, second = raise_alerts(
+        AlertKind.continuous_flow,
+        episode("m1", AlertKind.continuous_flow, hours_ago=9),
+        episode("m2", AlertKind.continuous_flow, hours_ago=9),
+    )
+    with database.session() as session:
+        cadre, _ = create_user(session, name="zhao", role=Role.cadre, now=NOW)
+        manager, _ = create_user(session, name="qian", role=Role.property_manager, now=NOW)
+        analyst, _ = create_user(session, name="sun", role=Role.analyst, now=NOW)
+        with pytest.raises(PermissionDenied, match="cadre or property_manager or admin"):
+            service.resolve(session, alert_id=first, user=analyst, note=None, now=NOW)
+        service.resolve(session, alert_id=first, user=cadre, note="tap closed", now=NOW)
+        service.resolve(session, alert_id=second, user=manager, note="pipe fixed", now=NOW)
+        statuses = [service.get_alert(session, alert_id=i).alert.status for i in (first, second)]
+    assert statuses == ["resolved", "resolved"]
 
 
 def test_a_denied_action_changes_nothing(database, raise_alerts):

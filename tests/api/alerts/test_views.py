@@ -79,7 +79,7 @@ def test_filters(client, admin, three_alerts, query, expected):
     [
         ("status=closed", "'open', 'acknowledged' or 'resolved'"),
         ("status=open,closed", "'closed'"),
-        ("kind=fire", "'inactivity' or 'meter_offline'"),
+        ("kind=fire", "'inactivity', 'meter_offline', 'continuous_flow', 'unusual_pattern' or 'fleet_outage'"),
         ("limit=0", "limit"),
         ("limit=1001", "1000"),
         ("offset=-1", "offset"),

@@ -67,6 +67,23 @@ def test_meter_state_comes_from_unresolved_alerts(client, database, analyst, rea
     assert by_id["m1"]["last_received_at"] == "2026-11-21T13:01:30+08:00"
 
 
+def test_running_water_shows_as_flowing_and_a_fleet_outage_is_no_meters_state(
+    client, analyst, readings_store, raise_alerts
+):
+    readings_store.write([reading(m, NOW - DAY, 1.0) for m in ("m1", "m2", "m3")])
+    (flow_m1,) = raise_alerts(AlertKind.continuous_flow, episode("m1", AlertKind.continuous_flow, hours_ago=9))
+    raise_alerts(AlertKind.inactivity, episode("m2", AlertKind.inactivity, hours_ago=13))
+    (pattern_m3,) = raise_alerts(
+        AlertKind.unusual_pattern, episode("m3", AlertKind.unusual_pattern, hours_ago=30, severity="info"))
+    raise_alerts(AlertKind.fleet_outage, episode("*", AlertKind.fleet_outage, hours_ago=2))
+    body = client.get("/api/v1/meters", headers=analyst).json()
+    assert body["total"] == 3  # the fleet outage's "*" is not a meter
+    by_id = {m["meter_id"]: m for m in body["items"]}
+    assert {k: m["state"] for k, m in by_id.items()} == {"m1": "flowing", "m2": "inactive", "m3": "ok"}
+    assert by_id["m1"]["open_alerts"] == [flow_m1]
+    assert by_id["m3"]["open_alerts"] == [pattern_m3]  # information: listed, but the meter is ok
+
+
 def test_a_resolved_alert_leaves_the_meter_ok(client, analyst, readings_store, raise_alerts):
     readings_store.write([reading("m1", NOW - DAY, 1.0)])
     raise_alerts(AlertKind.inactivity, episode("m1", AlertKind.inactivity, hours_ago=30), now=NOW - DAY)
