@@ -1,6 +1,7 @@
 """weusedto (one real person, ../shared/data/weusedto): anxin against the 12-hour rule at three cadences.
 
-Run: ``python -m bench.evaluate_weusedto``. Incidents are injected into the real flows
+Run: ``python -m bench.evaluate_weusedto`` (detector settings from the environment, as for the service, e.g.
+``ANXIN_DETECT__TRICKLE_L_PER_H=2``). Incidents are injected into the real flows
 (detect/weusedto.py: 4 a month, the kinds taking turns); the alert burden is measured on the
 untouched data, per month of monitored time. Prints one Markdown table.
 """
@@ -11,7 +12,7 @@ import time
 
 import pandas as pd
 
-from api.settings import DetectSettings
+from api.settings import load_settings
 from api.wiring import build_detectors
 from detect.backtest import backtest
 from detect.evaluate import evaluate, fitted, to_markdown, twelve_hour_rule
@@ -22,7 +23,7 @@ INCIDENTS_PER_MONTH = 4.0
 
 
 def detector_sets() -> dict[str, list]:
-    return {"anxin": build_detectors(DetectSettings(), timezone=TIMEZONE), "12-hour rule": twelve_hour_rule()}
+    return {"anxin": build_detectors(load_settings().detect, timezone=TIMEZONE), "12-hour rule": twelve_hour_rule()}
 
 
 def one_row(readings, incidents, untouched, detectors, months: float) -> dict:
