@@ -60,10 +60,11 @@ def main() -> None:
         untouched, _ = weusedto_untouched(cadence=cadence, flows=flows)
         for name, detectors in detector_sets().items():
             rows[(cadence, name)] = one_row(readings, incidents, untouched, detectors, months)
-    table = pd.DataFrame(rows).T.rename_axis(["cadence", "detectors"])
+    table = pd.DataFrame(rows).T
+    table.index = [f"{cadence}, {name}" for cadence, name in table.index]
     counts = incidents["kind"].value_counts().to_dict()
     print(f"weusedto: {months:.1f} monitored months, incidents per cadence {counts}")
-    print(to_markdown(table.reset_index()))
+    print(to_markdown(table.rename_axis("cadence, detectors")))
     print(f"{time.perf_counter() - began:.0f} s")
 
 

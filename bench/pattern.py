@@ -6,10 +6,10 @@ household-month of incident-free time, how many still-resident incidents it rais
 during (it should not: that is the inactivity detector's case), and alerts per month on the
 untouched WEUSEDTO household (../shared/data/weusedto, hourly readings).
 
-Scoring follows ``detect.evaluate``: an incident is detected by an ``unusual_pattern`` episode of
+Scoring is ``detect.evaluate.score``: an incident is detected by an ``unusual_pattern`` episode of
 its meter raised within [start, end]; an episode is a false alert when its span from
 ``started_ms`` to ``raised_ms`` overlaps no incident window (its start to its end plus 24 h) of
-its meter. ``detect.evaluate.score`` does not know the drift kinds yet, hence the few lines here.
+its meter.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from detect.backtest import backtest
+from detect.evaluate import score as evaluate_score
 from detect.evaluate import to_markdown
 from detect.pattern import UnusualPatternDetector
 from detect.simulate import DRIFT_KINDS, Incident, simulate
@@ -29,7 +30,6 @@ from detect.weusedto import TIMEZONE, default_path, monitored_periods, load_flow
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
 MONTH_MS = 30 * DAY_MS
-MARGIN_MS = DAY_MS
 START = pd.Timestamp("2025-01-01", tz="Asia/Shanghai")
 MIX = (*DRIFT_KINDS, "still", None)
 DURATION_DAYS = {"late_morning": (2, 5), "low_volume": (2, 5), "night_use": (2, 5), "still": (1, 2)}
@@ -66,27 +66,19 @@ def drift_incidents(households: int, days: int, random_state: int = 0) -> list[I
 
 def score(episodes: pd.DataFrame, incidents: pd.DataFrame, readings: pd.DataFrame) -> dict[str, float]:
     """Recall per drift kind, median delay (h), false alerts per household-month, still incidents alerted."""
-    pairs = incidents.reset_index(names="incident").merge(episodes, on="meter_id")
-    within = pairs[(pairs["raised_ms"] >= pairs["start_ms"]) & (pairs["raised_ms"] <= pairs["end_ms"])]
-    first = within.groupby("incident")["raised_ms"].min()
-    found = incidents.assign(delay_h=(first.reindex(incidents.index) - incidents["start_ms"]) / HOUR_MS)
-    row = {f"recall {kind} %": 100 * found.loc[found["kind"] == kind, "delay_h"].notna().mean() for kind in DRIFT_KINDS}
-    row["median delay h"] = found.loc[found["kind"].isin(DRIFT_KINDS), "delay_h"].median()
-    row["still incidents alerted %"] = 100 * found.loc[found["kind"] == "still", "delay_h"].notna().mean()
-    row["false per household-month"] = false_alerts(episodes, incidents) / incident_free_months(readings, incidents)
+    report = evaluate_score(episodes, incidents, readings, alert_kinds=["unusual_pattern"])
+    recall = report.recall.set_index("kind")
+    drifts = report.incidents[report.incidents["kind"].isin(DRIFT_KINDS)]
+    row = {f"recall {kind} %": 100 * recall.loc[kind, "recall"] for kind in DRIFT_KINDS}
+    row["median delay h"] = drifts.loc[drifts["detected"], "delay_h"].median()
+    # A still resident is the inactivity detector's case: how often a pattern episode was raised
+    # during one is the still recall the pattern episodes would have if they were inactivity alerts.
+    still = incidents[incidents["kind"] == "still"]
+    as_inactivity = evaluate_score(episodes.assign(kind="inactivity"), still, readings).recall
+    row["still incidents alerted %"] = 100 * as_inactivity["recall"].iloc[0]
+    false = report.false_alerts.set_index("alert_kind")
+    row["false per household-month"] = false.loc["unusual_pattern", "per_household_month"]
     return row
-
-
-def false_alerts(episodes: pd.DataFrame, incidents: pd.DataFrame) -> int:
-    spans = episodes.reset_index(names="episode").merge(incidents, on="meter_id", how="left")
-    overlaps = (spans["started_ms"] <= spans["end_ms"] + MARGIN_MS) & (spans["raised_ms"] >= spans["start_ms"])
-    return int(len(episodes) - spans.loc[overlaps, "episode"].nunique())
-
-
-def incident_free_months(readings: pd.DataFrame, incidents: pd.DataFrame) -> float:
-    """Monitored time outside incident windows; the mix never lets a household's windows overlap."""
-    span = readings.groupby("meter_id")["ts_ms"].agg(lambda ts: ts.max() - ts.min()).sum()
-    return float(span - (incidents["end_ms"] + MARGIN_MS - incidents["start_ms"]).sum()) / MONTH_MS
 
 
 def real_life(detector_params: dict, untouched: pd.DataFrame, months: float) -> float:

@@ -174,13 +174,9 @@ def evaluate(
 def twelve_hour_rule() -> list:
     """The community's practice as detectors: inactivity after 12 hours, and the default offline rule.
 
-    Nothing is learned and nothing is seen through: an inactivity detector that can learn from
-    history has learning off, and one that sees through a trickle has that off too.
+    Nothing is learned and nothing is seen through: no learned warnings or background, no trickle.
     """
-    inactivity = InactivityDetector(ceiling_h=12)
-    rule = {"learn": False, "trickle_l_per_h": 0.0}
-    inactivity.set_params(**{k: v for k, v in rule.items() if k in inactivity.get_params()})
-    return [inactivity, OfflineDetector()]
+    return [InactivityDetector(ceiling_h=12, learn=False, trickle_l_per_h=0.0), OfflineDetector()]
 
 
 def compare(

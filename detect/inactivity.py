@@ -187,7 +187,7 @@ class InactivityDetector(BaseEstimator):
                    .unstack("hour").reindex(columns=range(24)))
         # An hour with no samples (a gap in the uploads) borrows the larger of its neighbours.
         filled = longest.T.ffill().bfill().T
-        return pd.DataFrame(_with_neighbours(filled.to_numpy(), np.fmax), index=filled.index, columns=filled.columns)
+        return pd.DataFrame(_max_with_neighbours(filled.to_numpy()), index=filled.index, columns=filled.columns)
 
     def _used(
         self, meters: np.ndarray, ts: np.ndarray, consumption: np.ndarray, interval_ms: np.ndarray,
@@ -204,15 +204,14 @@ class InactivityDetector(BaseEstimator):
         allowance = background * interval_ms / _HOUR_MS + self.min_use_l
         # A first-ever reading (unknown consumption) starts a run: nothing before it proves silence.
         above_background = np.isnan(consumption) | (consumption > allowance)
-        codes = pd.factorize(meters)[0]
-        moved = pd.Series(np.where(consumption > 0, ts, np.nan)).groupby(codes).ffill().to_numpy()
         first = np.r_[True, meters[1:] != meters[:-1]]
+        # The last movement up to and including each row, seeded with what came before the step.
+        marks = np.where(consumption > 0, ts, np.where(first, moved_before, np.nan))
+        moved = pd.Series(marks).groupby(pd.factorize(meters)[0]).ffill().to_numpy()
         previous = np.where(first, moved_before, np.r_[np.nan, moved[:-1]])
-        previous = np.where(np.isnan(previous) & ~first, pd.Series(previous).groupby(codes).ffill(), previous)
         gap_h = (ts - previous) / _HOUR_MS
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore"):
             creeping = (gap_h <= self.trickle_gap_h) & (consumption - self.min_use_l <= self.trickle_l_per_h * gap_h)
-        moved = np.where(np.isnan(moved), previous, moved)
         return above_background & ~creeping, moved
 
     def step(
@@ -312,9 +311,9 @@ class InactivityDetector(BaseEstimator):
         )
 
 
-def _with_neighbours(values: np.ndarray, combine) -> np.ndarray:
-    """Each hour of the day (a column) combined with the hours before and after it, round the clock."""
-    return combine(combine(values, np.roll(values, 1, axis=1)), np.roll(values, -1, axis=1))
+def _max_with_neighbours(values: np.ndarray) -> np.ndarray:
+    """Each hour of the day (a column) and the hours before and after it, round the clock: the largest."""
+    return np.fmax(np.fmax(values, np.roll(values, 1, axis=1)), np.roll(values, -1, axis=1))
 
 
 def _away_marks(meters: np.ndarray, ts: np.ndarray, away: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
