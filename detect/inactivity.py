@@ -162,7 +162,8 @@ class InactivityDetector(BaseEstimator):
         since = pd.Series(np.where(used, ts, np.nan)).groupby(codes).ffill().to_numpy()
         known = ~np.isnan(since)
         frame = pd.DataFrame({
-            "meter": codes, "day": local.tz_localize(None).to_numpy().astype("datetime64[D]").astype("int64"), "hour": hour,
+            "meter": codes, "hour": hour,
+            "day": local.tz_localize(None).to_numpy().astype("datetime64[D]").astype("int64"),
             "since": np.nan_to_num(since).astype("int64"), "elapsed": (ts - since) / _HOUR_MS,
         })[known]
         days = frame.groupby("meter")["day"].nunique()
@@ -248,7 +249,8 @@ class InactivityDetector(BaseEstimator):
         interval_ms = np.nan_to_num(ts - prev_ts, nan=0.0)
 
         inside, back_ms = _away_marks(meters, ts, away)
-        used, moved = self._used(meters, ts, consumption, interval_ms, carry["moved"].reindex(meters).to_numpy("float64"))
+        moved_before = carry["moved"].reindex(meters).to_numpy("float64")
+        used, moved = self._used(meters, ts, consumption, interval_ms, moved_before)
         used |= inside
         since = pd.Series(np.where(used, ts, np.nan)).groupby(meters).ffill().to_numpy()
         since = np.fmax(np.where(np.isnan(since), prior_since, since), back_ms).astype("int64")
