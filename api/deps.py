@@ -17,6 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
+from api.access import Scope, scope_for
 from api.settings import Settings
 from store.db import Database
 from store.models import Role, User
@@ -96,6 +97,14 @@ def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_scope(session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Scope:
+    """The slice of data the current user may see (``api.access``)."""
+    return scope_for(session, user, pseudonym_key=settings.pseudonym_key)
+
+
+ScopeDep = Annotated[Scope, Depends(get_scope)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,23 @@ class DetectSettings(BaseModel):
     )
 
 
+class NotifySettings(BaseModel):
+    """Escalation, reminders and notices (``api/notify``); times in minutes, 0 means never."""
+
+    poll_s: float = Field(10.0, gt=0, description="seconds between the notifier's rounds")
+    alarm_escalate_min: float = Field(30.0, ge=0, description="an unacknowledged alarm goes up the chain after this")
+    alarm_remind_min: float = Field(10.0, ge=0, description="an unacknowledged alarm is reminded this often")
+    warning_escalate_min: float = Field(120.0, ge=0, description="the same for a warning")
+    warning_remind_min: float = Field(60.0, ge=0, description="the same for a warning")
+    info_escalate_min: float = Field(0.0, ge=0, description="the same for info (0: never; it is in the digest)")
+    info_remind_min: float = Field(0.0, ge=0, description="the same for info (0: never)")
+    digest_at: str = Field("08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="local time of the daily digest")
+    retries: int = Field(6, ge=0, description="attempts after the first before a notice is marked failed")
+    retry_base_s: float = Field(30.0, gt=0, description="the first retry's delay; each next one doubles it")
+    timeout_s: float = Field(10.0, gt=0, description="seconds to wait for a webhook to answer")
+    public_url: str = Field("http://127.0.0.1:8000", description="the web page's address, linked from notices")
+
+
 class MqttUrl(BaseModel):
     host: str
     port: int
@@ -88,7 +105,12 @@ class Settings(BaseSettings):
     ingest_metrics_host: str = Field("127.0.0.1", description="where `anxin ingest` serves /metrics")
     ingest_metrics_port: int = Field(9108, ge=0, le=65535, description="port of `anxin ingest`'s /metrics; 0: none")
     log_format: Literal["text", "json"] = "text"
+    pseudonym_key: str = Field(
+        "anxin-demo-pseudonym-key", min_length=8, description="the key of the pseudonyms analysts see; keep it secret"
+    )
+    web_session_days: float = Field(30.0, gt=0, description="how long a sign-in on the web page lasts")
     detect: DetectSettings = DetectSettings()
+    notify: NotifySettings = NotifySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,8 +1,9 @@
 """Alert records and their lifecycle: open, then acknowledged, then resolved.
 
 The detector calls ``sync_episodes`` every tick with the episodes it currently sees; people call
-``acknowledge`` and ``resolve``. One alert exists per episode (meter, kind, started_at), and at
-most one unresolved alert per meter and kind.
+``acknowledge``, ``add_note`` and ``resolve``. One alert exists per episode (meter, kind,
+started_at), and at most one unresolved alert per meter and kind. Every change is kept in the
+audit trail (``AlertEvent``), by whom (None: anxin itself) and when.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from store.errors import InvalidTransition, NotFound
-from store.models import SEVERITY_RANK, Alert, AlertStatus, Severity
+from store.links import current_households
+from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertStatus, Outcome, Severity
 
 AUTO_RESOLVED_NOTE = "resolved automatically: the condition ended"
 LATE_NOTE = "recorded already resolved: the data showing it arrived after it had ended"
@@ -67,6 +69,8 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
                 alert.severity = ep.severity
                 alert.updated_at = now
                 report.escalated.append(alert)
+                record_event(session, alert=alert, action=AlertAction.severity_raised, user_id=None, now=now,
+                             detail=ep.severity)
             continue
         alert.status = AlertStatus.resolved
         episode_over = closed.get((alert.meter_id, alert.started_at))
@@ -76,6 +80,7 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
         alert.updated_at = now
         report.resolved.append(alert)
     session.flush()  # the unique index allows one unresolved alert per meter and kind
+    households = current_households(session, [m for m in list(ongoing) + [m for m, _ in closed] if m not in matched])
     for meter_id, ep in ongoing.items():
         if meter_id in matched:
             continue
@@ -92,6 +97,7 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
                 raised_at=ep.raised_at,
                 created_at=now,
                 updated_at=now,
+                household_id=households.get(meter_id),
             )
             session.add(alert)
             report.raised.append(alert)
@@ -104,6 +110,8 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
             existing.resolved_at = existing.resolved_by = existing.ended_at = None
             existing.updated_at = now
             report.escalated.append(existing)
+            record_event(session, alert=existing, action=AlertAction.reopened, user_id=None, now=now,
+                         detail=ep.severity)
     for (meter_id, started_at), episode in closed.items():
         if not _exists(session, meter_id=meter_id, kind=kind, started_at=started_at):
             # Its data arrived after it was over (a late batch, or while the detector was down):
@@ -120,11 +128,44 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
                 updated_at=now,
                 resolved_at=now,
                 resolution_note=LATE_NOTE,
+                household_id=households.get(meter_id),
             )
             session.add(alert)
             report.recorded.append(alert)
     session.flush()
+    _record_sync(session, report, now)
     return report
+
+
+def _record_sync(session: Session, report: SyncReport, now: datetime) -> None:
+    """The audit trail of one sync: what anxin itself did to each alert."""
+    for alerts, action in (
+        (report.raised, AlertAction.raised),
+        (report.resolved, AlertAction.auto_resolved),
+        (report.recorded, AlertAction.raised),
+    ):
+        for alert in alerts:
+            detail = str(alert.severity) if action == AlertAction.raised else alert.resolution_note
+            session.add(AlertEvent(alert_id=alert.id, at=now, user_id=None, action=action, detail=detail))
+    session.flush()
+
+
+def record_event(
+    session: Session, *, alert: Alert, action: AlertAction, user_id: int | None, now: datetime,
+    detail: str | None = None,
+) -> AlertEvent:
+    """Add one entry to ``alert``'s audit trail."""
+    event = AlertEvent(alert_id=alert.id, at=now, user_id=user_id, action=action, detail=detail)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def events_of(session: Session, alert_id: int) -> list[AlertEvent]:
+    """``alert_id``'s audit trail, oldest first."""
+    get_alert(session, alert_id)
+    query = select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.at, AlertEvent.id)
+    return list(session.scalars(query))
 
 
 def _exists(session: Session, *, meter_id: str, kind: str, started_at: datetime) -> bool:
@@ -145,11 +186,15 @@ def list_alerts(
     statuses: Sequence[str] | None = None,
     kind: str | None = None,
     meter_id: str | None = None,
+    visible: ColumnElement[bool] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Alert], int]:
-    """Alerts matching the filters, newest first, and how many match in all."""
+    """Alerts matching the filters (and ``visible``, a condition on ``Alert``), newest first, and
+    how many match in all."""
     query = select(Alert)
+    if visible is not None:
+        query = query.where(visible)
     if statuses:
         query = query.where(Alert.status.in_(statuses))
     if kind:
@@ -171,11 +216,14 @@ def acknowledge(session: Session, *, alert_id: int, user_id: int, now: datetime)
         alert.acknowledged_at = now
         alert.acknowledged_by = user_id
         alert.updated_at = now
+        record_event(session, alert=alert, action=AlertAction.acknowledged, user_id=user_id, now=now)
     return alert
 
 
-def resolve(session: Session, *, alert_id: int, user_id: int, note: str | None, now: datetime) -> Alert:
-    """Close the alert with what the person found."""
+def resolve(
+    session: Session, *, alert_id: int, user_id: int, note: str | None, now: datetime, outcome: Outcome | None = None
+) -> Alert:
+    """Close the alert with what the person found: an ``Outcome`` (the analysts' label) and a note."""
     alert = get_alert(session, alert_id)
     if alert.status == AlertStatus.resolved:
         raise InvalidTransition(f"alert {alert_id} is already resolved")
@@ -183,8 +231,18 @@ def resolve(session: Session, *, alert_id: int, user_id: int, note: str | None, 
     alert.resolved_at = now
     alert.resolved_by = user_id
     alert.resolution_note = note
+    alert.outcome = None if outcome is None else Outcome(outcome).value
     alert.updated_at = now
+    detail = " ".join(part for part in (alert.outcome, note) if part) or None
+    record_event(session, alert=alert, action=AlertAction.resolved, user_id=user_id, now=now, detail=detail)
     return alert
+
+
+def add_note(session: Session, *, alert_id: int, user_id: int, note: str, now: datetime) -> AlertEvent:
+    """Add a note to the alert's trail, whatever its status (a finding after the visit, a call made)."""
+    alert = get_alert(session, alert_id)
+    alert.updated_at = now
+    return record_event(session, alert=alert, action=AlertAction.noted, user_id=user_id, now=now, detail=note)
 
 
 def unresolved_by_meter(session: Session) -> dict[str, list[Alert]]:

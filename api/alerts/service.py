@@ -1,9 +1,9 @@
 """What people may do with alerts, and who did it; plain functions that know nothing of HTTP.
 
-Roles (for now across every meter; communities narrow this later): an admin may act on any alert;
-a cadre on what concerns the resident (inactivity, continuous_flow, unusual_pattern); a property
-manager on what concerns the meters and the water (meter_offline, continuous_flow, fleet_outage);
-an analyst only reads.
+Each user sees the alerts of her slice (``api.access``); an alert outside it is not found. Within
+it, an admin or a community's secretary may act on any alert; a cadre on what concerns the
+resident (inactivity, continuous_flow, unusual_pattern); a property manager on what concerns the
+meters and the water (meter_offline, continuous_flow, fleet_outage); an analyst only reads.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.access import Scope
 from api.errors import PermissionDenied
 from store import alerts as store
-from store.models import Alert, AlertKind, Role, User
+from store.errors import NotFound
+from store.models import Alert, AlertEvent, AlertKind, Outcome, Role, User
 
 ACTS_ON: dict[Role, frozenset[AlertKind]] = {
     Role.admin: frozenset(AlertKind),
+    Role.secretary: frozenset(AlertKind),
     # A running tap goes to both: the resident may need a visit, the flat may be flooding.
     Role.cadre: frozenset({AlertKind.inactivity, AlertKind.continuous_flow, AlertKind.unusual_pattern}),
     Role.property_manager: frozenset({AlertKind.meter_offline, AlertKind.continuous_flow, AlertKind.fleet_outage}),
@@ -47,7 +50,8 @@ def ensure_may_act(user: User, alert: Alert) -> None:
         return
     # The roles whose job this kind is come first; admin, who may do anything, last.
     allowed = " or ".join(
-        role.value for role, kinds in sorted(ACTS_ON.items(), key=lambda rk: rk[0] == Role.admin) if alert.kind in kinds
+        role.value for role, kinds in sorted(ACTS_ON.items(), key=lambda rk: rk[0] in (Role.secretary, Role.admin))
+        if alert.kind in kinds
     )
     if not ACTS_ON[Role(user.role)]:
         raise PermissionDenied(
@@ -76,32 +80,70 @@ def _user_names(session: Session, ids: Iterable[int]) -> dict[int | None, str]:
 def list_alerts(
     session: Session,
     *,
+    scope: Scope,
     statuses: Sequence[str] | None = None,
     kind: str | None = None,
     meter_id: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[AlertRecord], int]:
-    """Alerts matching the filters, newest first, and how many match in all."""
+    """The alerts ``scope`` may see matching the filters, newest first, and how many match in all."""
     alerts, total = store.list_alerts(
-        session, statuses=statuses, kind=kind, meter_id=meter_id, limit=limit, offset=offset
+        session, statuses=statuses, kind=kind, meter_id=meter_id, visible=scope.alert_visible(), limit=limit,
+        offset=offset,
     )
     return _records(session, alerts), total
 
 
-def get_alert(session: Session, *, alert_id: int) -> AlertRecord:
-    return _records(session, [store.get_alert(session, alert_id)])[0]
+def visible_alert(session: Session, *, scope: Scope, alert_id: int) -> Alert:
+    """The alert, if ``scope`` may see it; NotFound otherwise, as if it did not exist."""
+    alert = session.scalar(select(Alert).where(Alert.id == alert_id, scope.alert_visible()))
+    if alert is None:
+        raise NotFound(f"alert {alert_id} does not exist, or is not one of yours")
+    return alert
 
 
-def acknowledge(session: Session, *, alert_id: int, user: User, now: datetime) -> AlertRecord:
-    """Record that ``user`` has seen the alert and is acting on it (a no-op if already acknowledged)."""
-    ensure_may_act(user, store.get_alert(session, alert_id))
-    alert = store.acknowledge(session, alert_id=alert_id, user_id=user.id, now=now)
+def get_alert(session: Session, *, scope: Scope, alert_id: int) -> AlertRecord:
+    return _records(session, [visible_alert(session, scope=scope, alert_id=alert_id)])[0]
+
+
+def _acting_on(session: Session, scope: Scope, alert_id: int) -> Alert:
+    alert = visible_alert(session, scope=scope, alert_id=alert_id)
+    ensure_may_act(scope.user, alert)
+    return alert
+
+
+def acknowledge(session: Session, *, scope: Scope, alert_id: int, now: datetime) -> AlertRecord:
+    """Record that the user has seen the alert and is acting on it (a no-op if already acknowledged)."""
+    _acting_on(session, scope, alert_id)
+    alert = store.acknowledge(session, alert_id=alert_id, user_id=scope.user.id, now=now)
     return _records(session, [alert])[0]
 
 
-def resolve(session: Session, *, alert_id: int, user: User, note: str | None, now: datetime) -> AlertRecord:
-    """Close the alert with what ``user`` found."""
-    ensure_may_act(user, store.get_alert(session, alert_id))
-    alert = store.resolve(session, alert_id=alert_id, user_id=user.id, note=note, now=now)
+def resolve(
+    session: Session, *, scope: Scope, alert_id: int, note: str | None, now: datetime, outcome: Outcome | None = None
+) -> AlertRecord:
+    """Close the alert with what the user found: an outcome from the fixed vocabulary, and a note."""
+    _acting_on(session, scope, alert_id)
+    alert = store.resolve(session, alert_id=alert_id, user_id=scope.user.id, note=note, now=now, outcome=outcome)
     return _records(session, [alert])[0]
+
+
+def add_note(session: Session, *, scope: Scope, alert_id: int, note: str, now: datetime) -> AlertEvent:
+    """Add a note to the alert's trail (after the visit, a call made), whatever its status."""
+    _acting_on(session, scope, alert_id)
+    return store.add_note(session, alert_id=alert_id, user_id=scope.user.id, note=note, now=now)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    event: AlertEvent
+    user_name: str | None  # None: anxin itself
+
+
+def events(session: Session, *, scope: Scope, alert_id: int) -> list[EventRecord]:
+    """The alert's audit trail, oldest first."""
+    visible_alert(session, scope=scope, alert_id=alert_id)
+    trail = store.events_of(session, alert_id)
+    names = _user_names(session, (e.user_id for e in trail if e.user_id is not None))
+    return [EventRecord(e, names.get(e.user_id)) for e in trail]

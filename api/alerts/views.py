@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Query
 from pydantic import BeforeValidator
 
 from api.alerts import service
-from api.alerts.schemas import AlertPage, AlertRead, ResolveBody
-from api.deps import CurrentUser, NowDep, PageDep, SessionDep, TimezoneDep
+from api.alerts.schemas import AlertPage, AlertRead, EventList, EventRead, NoteBody, ResolveBody
+from api.deps import NowDep, PageDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
 from store.models import AlertKind, AlertStatus
 
@@ -30,9 +30,10 @@ StatusFilter = Annotated[
 ]
 
 
-@router.get("", response_model=AlertPage, summary="List alerts, newest first")
+@router.get("", response_model=AlertPage, summary="List the alerts you may see, newest first")
 def list_alerts(
     session: SessionDep,
+    scope: ScopeDep,
     tz: TimezoneDep,
     page: PageDep,
     status: StatusFilter = None,
@@ -40,16 +41,24 @@ def list_alerts(
     meter_id: str | None = None,
 ) -> AlertPage:
     records, total = service.list_alerts(
-        session, statuses=status, kind=kind, meter_id=meter_id, limit=page.limit, offset=page.offset
+        session, scope=scope, statuses=status, kind=kind, meter_id=meter_id, limit=page.limit, offset=page.offset
     )
     return AlertPage(
-        items=[AlertRead.build(r, tz=tz) for r in records], total=total, limit=page.limit, offset=page.offset
+        items=[AlertRead.build(r, tz=tz, scope=scope) for r in records], total=total, limit=page.limit,
+        offset=page.offset,
     )
 
 
 @router.get("/{alert_id}", response_model=AlertRead, responses=responses(404), summary="One alert")
-def get_alert(alert_id: int, session: SessionDep, tz: TimezoneDep) -> AlertRead:
-    return AlertRead.build(service.get_alert(session, alert_id=alert_id), tz=tz)
+def get_alert(alert_id: int, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> AlertRead:
+    return AlertRead.build(service.get_alert(session, scope=scope, alert_id=alert_id), tz=tz, scope=scope)
+
+
+@router.get("/{alert_id}/events", response_model=EventList, responses=responses(404),
+            summary="The alert's audit trail: every change, by whom and when, oldest first")
+def alert_events(alert_id: int, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> EventList:
+    trail = service.events(session, scope=scope, alert_id=alert_id)
+    return EventList(items=[EventRead.build(e, tz=tz, scope=scope) for e in trail])
 
 
 @router.post(
@@ -58,23 +67,38 @@ def get_alert(alert_id: int, session: SessionDep, tz: TimezoneDep) -> AlertRead:
     responses=responses(403, 404, 409),
     summary="Acknowledge an alert: someone is on it",
 )
-def acknowledge(alert_id: int, session: SessionDep, user: CurrentUser, now: NowDep, tz: TimezoneDep) -> AlertRead:
-    return AlertRead.build(service.acknowledge(session, alert_id=alert_id, user=user, now=now), tz=tz)
+def acknowledge(alert_id: int, session: SessionDep, scope: ScopeDep, now: NowDep, tz: TimezoneDep) -> AlertRead:
+    return AlertRead.build(service.acknowledge(session, scope=scope, alert_id=alert_id, now=now), tz=tz, scope=scope)
 
 
 @router.post(
     "/{alert_id}/resolve",
     response_model=AlertRead,
     responses=responses(403, 404, 409),
-    summary="Resolve an alert, with a note on what was found",
+    summary="Resolve an alert with what was found: an outcome and a note",
 )
 def resolve(
     alert_id: int,
     session: SessionDep,
-    user: CurrentUser,
+    scope: ScopeDep,
     now: NowDep,
     tz: TimezoneDep,
     body: Annotated[ResolveBody | None, Body()] = None,
 ) -> AlertRead:
-    note = body.note if body is not None else None
-    return AlertRead.build(service.resolve(session, alert_id=alert_id, user=user, note=note, now=now), tz=tz)
+    body = body or ResolveBody()
+    record = service.resolve(session, scope=scope, alert_id=alert_id, note=body.note, outcome=body.outcome, now=now)
+    return AlertRead.build(record, tz=tz, scope=scope)
+
+
+@router.post(
+    "/{alert_id}/notes",
+    response_model=EventRead,
+    status_code=201,
+    responses=responses(403, 404),
+    summary="Add a note to an alert's trail, whatever its status",
+)
+def add_note(
+    alert_id: int, body: NoteBody, session: SessionDep, scope: ScopeDep, now: NowDep, tz: TimezoneDep
+) -> EventRead:
+    event = service.add_note(session, scope=scope, alert_id=alert_id, note=body.note, now=now)
+    return EventRead.build(service.EventRecord(event, scope.user.name), tz=tz, scope=scope)
