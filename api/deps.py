@@ -19,12 +19,15 @@ from sqlalchemy.orm import Session
 
 from api.access import Scope, scope_for
 from api.settings import Settings
+from api.web.csrf import CROSS_SITE, same_origin
 from store.db import Database
 from store.models import Role, User
 from store.readings import ReadingsStore
 from store.users import user_for_token
+from store.web_sessions import user_for_session
 
 MAX_PAGE = 1000
+SESSION_COOKIE = "anxin_session"  # the web page's sign-in (api/web); the JSON API accepts it too
 
 HOW_TO_GET_A_TOKEN = (
     "send 'Authorization: Bearer <token>'; an administrator creates a user and its token with "
@@ -80,12 +83,21 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_current_user(
+    request: Request,
     session: SessionDep,
+    now: NowDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    """The user whose bearer token came with the request; 401 otherwise."""
+    """The user whose bearer token came with the request, else the web page's signed-in user; 401 otherwise."""
     if credentials is None:
-        raise HTTPException(401, f"a token is required: {HOW_TO_GET_A_TOKEN}", {"WWW-Authenticate": "Bearer"})
+        cookie = request.cookies.get(SESSION_COOKIE)
+        user = user_for_session(session, cookie, now=now) if cookie else None
+        if user is None:
+            raise HTTPException(401, f"a token is required, or sign in on the web page at /login: {HOW_TO_GET_A_TOKEN}",
+                                {"WWW-Authenticate": "Bearer"})
+        if not same_origin(request):  # the cookie rides along on any site's request; a bearer token does not
+            raise HTTPException(403, CROSS_SITE)
+        return user
     user = user_for_token(session, credentials.credentials)
     if user is None:
         raise HTTPException(

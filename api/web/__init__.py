@@ -1,0 +1,1 @@
+"""The cadres' web page: server-rendered, in Chinese by default, with live updates by server-sent events."""
