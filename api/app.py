@@ -15,6 +15,7 @@ from api.dead_letters.views import router as dead_letters_router
 from api.deps import get_current_user
 from api.meters.views import router as meters_router
 from api.settings import Settings
+from api.web.views import mount as mount_web
 from store.db import Database
 from store.readings import ReadingsStore
 from store.times import utc_now
@@ -72,4 +73,5 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(v1)
+    mount_web(app)  # the cadres' page at /, signed in by cookie, outside the bearer-token router
     return app
