@@ -11,10 +11,16 @@ from prometheus_client import CollectorRegistry
 
 from api import errors, health, metrics
 from api.alerts.views import router as alerts_router
+from api.buildings.views import router as buildings_router
+from api.communities.views import router as communities_router
 from api.dead_letters.views import router as dead_letters_router
 from api.deps import get_current_user
+from api.households.views import router as households_router
+from api.meter_links.views import router as meter_links_router
 from api.meters.views import router as meters_router
+from api.residents.views import router as residents_router
 from api.settings import Settings
+from api.users.views import router as users_router
 from api.web.views import mount as mount_web
 from store.db import Database
 from store.readings import ReadingsStore
@@ -70,6 +76,9 @@ def create_app(
     v1.include_router(alerts_router)
     v1.include_router(meters_router)
     v1.include_router(dead_letters_router)
+    for router in (communities_router, buildings_router, households_router, residents_router, users_router,
+                   meter_links_router):
+        v1.include_router(router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(v1)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.orm import Session
 
 from store.models import DeadLetter
@@ -43,10 +43,18 @@ def add_dead_letters(session: Session, rejections: Sequence[Rejection]) -> None:
 
 
 def list_dead_letters(
-    session: Session, *, meter_id: str | None = None, limit: int = 100, offset: int = 0
+    session: Session,
+    *,
+    meter_id: str | None = None,
+    visible: ColumnElement[bool] | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> tuple[list[DeadLetter], int]:
-    """Dead letters, newest first, and how many there are in all."""
+    """Dead letters (those matching ``visible``, a condition on ``DeadLetter``), newest first, and how
+    many there are in all."""
     query = select(DeadLetter)
+    if visible is not None:
+        query = query.where(visible)
     if meter_id:
         query = query.where(DeadLetter.meter_id == meter_id)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

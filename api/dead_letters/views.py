@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api.dead_letters import service
 from api.dead_letters.schemas import DeadLetterPage, DeadLetterRead
-from api.deps import PageDep, SessionDep, TimezoneDep
-from store.dead_letters import list_dead_letters
+from api.deps import PageDep, ScopeDep, SessionDep, TimezoneDep
+from api.errors import responses
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 
 
-@router.get("", response_model=DeadLetterPage, summary="Payloads the ingester refused, newest first")
-def list_letters(session: SessionDep, tz: TimezoneDep, page: PageDep, meter_id: str | None = None) -> DeadLetterPage:
-    letters, total = list_dead_letters(session, meter_id=meter_id, limit=page.limit, offset=page.offset)
+@router.get("", response_model=DeadLetterPage, responses=responses(403),
+            summary="Payloads the ingester refused from the meters you may see, newest first")
+def list_letters(session: SessionDep, scope: ScopeDep, tz: TimezoneDep, page: PageDep,
+                 meter_id: str | None = None) -> DeadLetterPage:
+    letters, total = service.list_letters(session, scope=scope, meter_id=meter_id, limit=page.limit,
+                                          offset=page.offset)
     return DeadLetterPage(
         items=[DeadLetterRead.build(d, tz=tz) for d in letters], total=total, limit=page.limit, offset=page.offset
     )

@@ -9,12 +9,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.errors import InvalidRequest
+from api.access import Scope
+from api.errors import InvalidRequest, PermissionDenied
 from store.times import from_ms, to_ms
 from store.alerts import unresolved_by_meter
 from store.errors import NotFound
 from store.models import Alert, AlertKind
-from store.readings import ReadingsStore
+from store.readings import ReadingsStore, readings_frame
 
 DEFAULT_WINDOW = timedelta(days=7)
 MAX_WINDOW = timedelta(days=31)
@@ -87,11 +88,33 @@ def state_of(alerts: list[Alert]) -> MeterState:
     return next((state for state in MeterState if state in states), MeterState.ok)
 
 
+def ensure_may_read(scope: Scope) -> None:
+    """Analysts read meters by pseudonym, in the exports; raw meter ids are for the people who act."""
+    if scope.pseudonymous:
+        raise PermissionDenied(
+            f"{scope.user.name} has role {scope.role.value}, which sees meters only by pseudonym: "
+            "GET /api/v1/exports has the readings and alert outcomes for analysts"
+        )
+
+
+def visible_meter(session: Session, *, scope: Scope, meter_id: str) -> None:
+    """NotFound unless the user may read the meter (one that served a household of hers)."""
+    ensure_may_read(scope)
+    scope.ensure_meter(session, meter_id)
+
+
 def list_meters(
-    session: Session, *, readings: ReadingsStore, limit: int = 100, offset: int = 0
+    session: Session, *, scope: Scope, readings: ReadingsStore, limit: int = 100, offset: int = 0
 ) -> tuple[list[MeterSummary], int]:
-    """Every meter that has sent a reading, by meter_id, and how many there are."""
-    latest = readings.latest().sort_values("meter_id", kind="stable")
+    """Every meter the user may see that has sent a reading, by meter_id, and how many there are."""
+    ensure_may_read(scope)
+    visible = scope.meters()
+    if visible is None:
+        latest = readings.latest()
+    else:
+        meter_ids = list(session.scalars(visible))
+        latest = readings.latest(meter_ids) if meter_ids else readings_frame()  # [] may mean "all" to a store
+    latest = latest.sort_values("meter_id", kind="stable")
     page = latest.iloc[offset : offset + limit]
     unresolved = unresolved_by_meter(session) if len(page) else {}
     items = []
@@ -114,7 +137,7 @@ def _show(when: datetime) -> str:
     return when.isoformat(timespec="seconds")
 
 
-def _window(
+def window(
     start: datetime | None, end: datetime | None, now: datetime, default: timedelta, limit: timedelta
 ) -> tuple[datetime, datetime]:
     end = now if end is None else end
@@ -138,7 +161,7 @@ def read_hourly(
     *, readings: ReadingsStore, meter_id: str, start: datetime | None, end: datetime | None, now: datetime
 ) -> HourlyWindow:
     """One meter's hourly series for the hours with start <= hour < end (default: the last 30 days)."""
-    start, end = _window(start, end, now, DEFAULT_HOURLY_WINDOW, MAX_HOURLY_WINDOW)
+    start, end = window(start, end, now, DEFAULT_HOURLY_WINDOW, MAX_HOURLY_WINDOW)
     frame = readings.read_hourly(meter_ids=[meter_id], start_ms=to_ms(start), end_ms=to_ms(end))
     if frame.empty:
         _known_or_raise(readings, meter_id)
@@ -162,7 +185,7 @@ def read_window(
     ``end`` defaults to ``now`` and ``start`` to seven days before ``end``; a window may span at
     most 31 days. Raises NotFound if the meter has never sent a reading.
     """
-    start, end = _window(start, end, now, DEFAULT_WINDOW, MAX_WINDOW)
+    start, end = window(start, end, now, DEFAULT_WINDOW, MAX_WINDOW)
     rows = readings.read_meter(meter_id, start_ms=to_ms(start), end_ms=to_ms(end))
     if not rows:
         _known_or_raise(readings, meter_id)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
-from api.deps import NowDep, PageDep, ReadingsDep, SessionDep, TimezoneDep
+from api.deps import NowDep, PageDep, ReadingsDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
 from api.meters import service
 from api.meters.schemas import HourlyList, MeterPage, MeterRead, ReadingList
@@ -37,9 +37,12 @@ Start = Annotated[datetime | None, AfterValidator(_require_offset), _window_edge
 End = Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("exclusive; default: now")]
 
 
-@router.get("", response_model=MeterPage, summary="Meters and their state, by meter_id")
-def list_meters(session: SessionDep, readings: ReadingsDep, tz: TimezoneDep, page: PageDep) -> MeterPage:
-    meters, total = service.list_meters(session, readings=readings, limit=page.limit, offset=page.offset)
+@router.get("", response_model=MeterPage, responses=responses(403),
+            summary="The meters you may see and their state, by meter_id")
+def list_meters(session: SessionDep, scope: ScopeDep, readings: ReadingsDep, tz: TimezoneDep,
+                page: PageDep) -> MeterPage:
+    meters, total = service.list_meters(session, scope=scope, readings=readings, limit=page.limit,
+                                        offset=page.offset)
     return MeterPage(
         items=[MeterRead.build(m, tz=tz) for m in meters], total=total, limit=page.limit, offset=page.offset
     )
@@ -48,12 +51,20 @@ def list_meters(session: SessionDep, readings: ReadingsDep, tz: TimezoneDep, pag
 @router.get(
     "/{meter_id}/readings",
     response_model=ReadingList,
-    responses=responses(404),
+    responses=responses(403, 404),
     summary="A meter's readings in a window of at most 31 days, oldest first",
 )
 def read_meter(
-    meter_id: str, readings: ReadingsDep, now: NowDep, tz: TimezoneDep, start: Start = None, end: End = None
+    meter_id: str,
+    session: SessionDep,
+    scope: ScopeDep,
+    readings: ReadingsDep,
+    now: NowDep,
+    tz: TimezoneDep,
+    start: Start = None,
+    end: End = None,
 ) -> ReadingList:
+    service.visible_meter(session, scope=scope, meter_id=meter_id)
     window = service.read_window(readings=readings, meter_id=meter_id, start=start, end=end, now=now)
     return ReadingList.build(window, tz=tz)
 
@@ -61,16 +72,19 @@ def read_meter(
 @router.get(
     "/{meter_id}/hourly",
     response_model=HourlyList,
-    responses=responses(404),
+    responses=responses(403, 404),
     summary="A meter's hourly series (last total per hour) in a window of at most 366 days",
 )
 def read_meter_hourly(
     meter_id: str,
+    session: SessionDep,
+    scope: ScopeDep,
     readings: ReadingsDep,
     now: NowDep,
     tz: TimezoneDep,
     start: HourlyStart = None,
     end: End = None,
 ) -> HourlyList:
+    service.visible_meter(session, scope=scope, meter_id=meter_id)
     window = service.read_hourly(readings=readings, meter_id=meter_id, start=start, end=end, now=now)
     return HourlyList.build(window, tz=tz)

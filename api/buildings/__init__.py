@@ -1,0 +1,1 @@
+"""Buildings of a community, and the property managers of each."""

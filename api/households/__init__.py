@@ -1,0 +1,1 @@
+"""Households: the flats watched over, their meters over time, residents, cadres and readings."""

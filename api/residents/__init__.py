@@ -1,0 +1,1 @@
+"""Residents: the people watched over, with only what a cadre needs to reach them."""
