@@ -47,7 +47,7 @@ class Scope:
     personal_data: bool  # residents' names, phones and notes, and what people wrote on alerts
     pseudonymous: bool  # meters and households are shown by pseudonym (analysts)
     sees_unlinked: bool  # meters that serve no household, and their alerts (admins)
-    sees_fleet: bool  # fleet outages: the pipeline, not a household
+    sees_fleet: bool  # fleet outages: the pipeline, not a household, so no household's data
     pseudonym_key: str = ""  # the key of the pseudonyms, for analysts
 
     def show_meter(self, meter_id: str) -> str:
@@ -152,6 +152,7 @@ def scope_for(session: Session, user: User, *, pseudonym_key: str = "") -> Scope
         personal_data=role in (Role.secretary, Role.cadre),
         pseudonymous=role == Role.analyst,
         sees_unlinked=False,
-        sees_fleet=role in (Role.secretary, Role.property_manager, Role.analyst),
+        # Everyone in a community sees a fleet outage: while it lasts, no alert can come from her meters.
+        sees_fleet=True,
         pseudonym_key=pseudonym_key,
     )

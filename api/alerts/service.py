@@ -48,10 +48,10 @@ def may_act(role: Role | str, kind: AlertKind | str) -> bool:
 def ensure_may_act(user: User, alert: Alert) -> None:
     if may_act(user.role, alert.kind):
         return
-    # The roles whose job this kind is come first; admin, who may do anything, last.
+    # The roles whose job this kind is come first; the secretary and admin, who may do anything, last.
+    last = {Role.secretary: 1, Role.admin: 2}
     allowed = " or ".join(
-        role.value for role, kinds in sorted(ACTS_ON.items(), key=lambda rk: rk[0] in (Role.secretary, Role.admin))
-        if alert.kind in kinds
+        role.value for role, kinds in sorted(ACTS_ON.items(), key=lambda rk: last.get(rk[0], 0)) if alert.kind in kinds
     )
     if not ACTS_ON[Role(user.role)]:
         raise PermissionDenied(

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from api.app import create_app
 from api.settings import Settings
 from store.alerts import Episode, sync_episodes
-from store.models import Alert, AlertKind, Role
+from store.links import current_households, link_meter
+from store.models import FLEET, Alert, AlertKind, Building, BuildingManager, Community, Household, Role
 from store.users import create_user
 
 # 13:00 in Shanghai; the app's clock stands still here.
@@ -33,12 +34,47 @@ def client(settings, database, readings_store) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def token_for(database) -> Callable[[Role], dict[str, str]]:
-    """Create a user with a role and return the headers that authenticate as it."""
+def home(database) -> dict[str, int]:
+    """One community whose cadres see every household, with one building: the ids of both.
+
+    Users from ``token_for`` belong to it (the property manager manages the building), and
+    ``raise_alerts`` links each meter to a flat of the building first, so every role sees the
+    alerts its role is about; tests/api/test_scopes.py tests the narrower slices.
+    """
+    with database.session() as session:
+        community = Community(name="东湖社区", cadres_see_all=True, created_at=NOW - 60 * 24 * HOUR)
+        session.add(community)
+        session.flush()
+        building = Building(community_id=community.id, name="1号楼")
+        session.add(building)
+        session.flush()
+        return {"community": community.id, "building": building.id}
+
+
+def link_to_home(session, home: dict[str, int], meter_ids) -> None:
+    """Link each meter not yet linked to a flat of its own (named after it) in ``home``'s building."""
+    linked = current_households(session, meter_ids)
+    for meter_id in meter_ids:
+        if meter_id == FLEET or meter_id in linked:
+            continue
+        household = Household(building_id=home["building"], unit=meter_id, created_at=NOW - 60 * 24 * HOUR)
+        session.add(household)
+        session.flush()
+        link_meter(session, meter_id=meter_id, household_id=household.id, at=NOW - 60 * 24 * HOUR)
+
+
+@pytest.fixture
+def token_for(database, home) -> Callable[[Role], dict[str, str]]:
+    """Create a user with a role (in ``home``'s community, but an admin) and return the headers that
+    authenticate as it."""
 
     def make(role: Role, name: str | None = None) -> dict[str, str]:
         with database.session() as session:
-            _, token = create_user(session, name=name or f"{role}-user", role=role, now=NOW - 30 * 24 * HOUR)
+            community_id = None if role == Role.admin else home["community"]
+            user, token = create_user(session, name=name or f"{role}-user", role=role, now=NOW - 30 * 24 * HOUR,
+                                      community_id=community_id)
+            if role == Role.property_manager:
+                session.add(BuildingManager(building_id=home["building"], user_id=user.id))
         return {"Authorization": f"Bearer {token}"}
 
     return make
@@ -50,14 +86,17 @@ def admin(token_for) -> dict[str, str]:
 
 
 @pytest.fixture
-def raise_alerts(database) -> Callable[..., list[int]]:
+def raise_alerts(database, home) -> Callable[..., list[int]]:
     """Raise alerts of one kind the way the detector does; returns their ids in the given order.
 
     Like the detector, pass every ongoing episode of the kind at once: a later call resolves the
-    alerts of that kind whose episode it does not repeat.
+    alerts of that kind whose episode it does not repeat. Each meter is first linked to a flat in
+    ``home`` (``link_to_home``).
     """
 
     def raise_(kind: AlertKind, *episodes: Episode, now: datetime = NOW) -> list[int]:
+        with database.session() as session:
+            link_to_home(session, home, [ep.meter_id for ep in episodes])
         with database.session() as session:
             sync_episodes(session, kind=kind, episodes=episodes, now=now)
             ids = []

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from store.models import AlertKind, Role
+from store.pseudonyms import pseudonym
 from tests.api.conftest import episode
 
 LOCAL_NOW = "2026-11-22T13:00:00+08:00"
@@ -50,7 +51,11 @@ def test_list_is_newest_first_with_every_field(client, admin, three_alerts):
         "resolved_at": None,
         "resolved_by": None,
         "resolution_note": None,
+        "household_id": body["items"][2]["household_id"],
+        "outcome": None,
+        "escalation_level": 0,
     }
+    assert body["items"][2]["household_id"] is not None  # m1 serves a flat of the home community
 
 
 @pytest.mark.parametrize(
@@ -106,10 +111,25 @@ def test_pagination(client, admin, three_alerts):
 
 
 def test_get_one_alert(client, token_for, three_alerts):
-    response = client.get(f"/api/v1/alerts/{three_alerts['m3']}", headers=token_for(Role.analyst))
+    response = client.get(f"/api/v1/alerts/{three_alerts['m3']}", headers=token_for(Role.cadre))
     assert response.status_code == 200
     assert response.json()["meter_id"] == "m3"
     assert response.json()["kind"] == "meter_offline"
+
+
+def test_an_analyst_sees_pseudonyms_and_outcomes_but_no_names_or_notes(client, token_for, settings, three_alerts):
+    alert_id = three_alerts["m1"]
+    client.post(f"/api/v1/alerts/{alert_id}/resolve", headers=token_for(Role.cadre, "wang"),
+                json={"outcome": "resident_away", "note": "Mrs Dong is at her daughter's in Wuhan"})
+    seen = client.get(f"/api/v1/alerts/{alert_id}", headers=token_for(Role.analyst)).json()
+    assert seen["meter_id"] == pseudonym("m1", key=settings.pseudonym_key) != "m1"
+    assert seen["household_id"].startswith("h")
+    assert seen["outcome"] == "resident_away"
+    assert (seen["resolution_note"], seen["resolved_by"]) == (None, None)
+    trail = client.get(f"/api/v1/alerts/{alert_id}/events", headers=token_for(Role.analyst, "a2")).json()["items"]
+    assert [e["action"] for e in trail] == ["raised", "resolved"]
+    assert all(e["by"] is None for e in trail)
+    assert "Wuhan" not in str(trail)
 
 
 def test_a_missing_alert_is_404(client, admin, three_alerts):
