@@ -16,6 +16,8 @@ command -v mosquitto_pub >/dev/null || install mosquitto-clients
 docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || install docker-compose
 # InfluxDB 1.x: the tests start their own influxd on free ports (the package's own service stays off).
 command -v influxd >/dev/null || install influxdb
+# tests/api/web/test_browser.py drives Debian's Chromium with Playwright (never `playwright install`).
+[ -x /usr/bin/chromium ] || install chromium
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if ! pg_ready; then
