@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from api import errors, health, metrics
 from api.alerts.views import router as alerts_router
+from api.away.views import router as away_router
 from api.buildings.views import router as buildings_router
 from api.communities.views import router as communities_router
 from api.dead_letters.views import router as dead_letters_router
@@ -18,6 +19,7 @@ from api.deps import get_current_user
 from api.households.views import router as households_router
 from api.meter_links.views import router as meter_links_router
 from api.meters.views import router as meters_router
+from api.notify.views import router as notify_router
 from api.residents.views import router as residents_router
 from api.settings import Settings
 from api.users.views import router as users_router
@@ -76,6 +78,8 @@ def create_app(
     v1.include_router(alerts_router)
     v1.include_router(meters_router)
     v1.include_router(dead_letters_router)
+    v1.include_router(notify_router)
+    v1.include_router(away_router)
     for router in (communities_router, buildings_router, households_router, residents_router, users_router,
                    meter_links_router):
         v1.include_router(router)
