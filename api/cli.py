@@ -89,6 +89,28 @@ def detect(
 
 
 @app.command()
+def notify(
+    config: ConfigOption = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one round and exit.")] = False,
+) -> None:
+    """Send the notices: new alerts, escalations, reminders and the daily digest, with retries."""
+    from api.wiring import Background, Stores, build_notifier, start_notifier
+
+    settings = settings_or_exit(config)
+    setup_logging(settings)
+    stores = Stores(settings)
+    notifier = build_notifier(settings, stores)
+    if once:
+        notifier.tick()
+    else:
+        background = Background()
+        start_notifier(background, notifier)
+        _wait_for_signal(background)
+        _exit_if_failed(background)
+    stores.close()
+
+
+@app.command()
 def api(host: HostOption = None, port: PortOption = None, config: ConfigOption = None) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     from api.wiring import Stores
@@ -108,9 +130,11 @@ def run(host: HostOption = None, port: PortOption = None, config: ConfigOption =
         Stores,
         build_ingester,
         build_monitor,
+        build_notifier,
         metrics_registry,
         start_detector,
         start_ingester,
+        start_notifier,
     )
 
     settings = settings_or_exit(config, api_host=host, api_port=port)
@@ -120,6 +144,7 @@ def run(host: HostOption = None, port: PortOption = None, config: ConfigOption =
     registry = metrics_registry()  # the API's /metrics serves the ingester's metrics too
     start_ingester(background, *build_ingester(settings, stores, registry=registry))
     start_detector(background, build_monitor(settings, stores), settings.detect_tick_s)
+    start_notifier(background, build_notifier(settings, stores))
     try:
         _serve(settings, stores, background, registry)
     finally:

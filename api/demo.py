@@ -21,11 +21,13 @@ from api.wiring import (
     Stores,
     build_ingester,
     build_monitor,
+    build_notifier,
     metrics_registry,
     publish_replay,
     serve_api,
     start_detector,
     start_ingester,
+    start_notifier,
 )
 from detect.simulate import Incident, simulate
 from ingest.broker import EmbeddedBroker, free_port
@@ -71,6 +73,7 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
     registry = metrics_registry()  # the ingester's metrics, served by the API's /metrics
     start_ingester(background, *build_ingester(settings, stores, registry=registry))
     start_detector(background, build_monitor(settings, stores), settings.detect_tick_s)
+    start_notifier(background, build_notifier(settings, stores))
     start_ms = to_ms(start)
     background.start("simulator", lambda stop: publish_replay(settings, sim.readings, start_ms=start_ms,
                                                               speed=speed, stop=stop))

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 import pandas as pd
 
+from api.notify.runner import Notifier
 from api.settings import DetectSettings, Settings
 from detect.continuous_flow import ContinuousFlowDetector
 from detect.fleet import FleetOutageDetector
@@ -222,6 +223,15 @@ def start_ingester(background: Background, source: MqttSource, ingester: Ingeste
 
 def start_detector(background: Background, monitor: Monitor, tick_s: float) -> None:
     background.start("detector", lambda stop: monitor.run(stop, tick_s))
+
+
+def build_notifier(settings: Settings, stores: Stores, *, clock: Callable = utc_now) -> Notifier:
+    """The notifier: escalations, reminders, the daily digest and the outbox (``api/notify``)."""
+    return Notifier(db=stores.db, settings=settings, clock=clock)
+
+
+def start_notifier(background: Background, notifier: Notifier) -> None:
+    background.start("notifier", notifier.run)
 
 
 def publish_replay(settings: Settings, readings, *, start_ms: int, speed: float, stop: threading.Event) -> int:

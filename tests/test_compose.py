@@ -25,8 +25,8 @@ from tests.servers import wait_for_port
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / "deploy" / "env.example"
-ANXIN_SERVICES = ("migrate", "ingest", "detect", "api")
-LONG_RUNNING = ("mosquitto", "influxdb", "postgres", "ingest", "detect", "api")
+ANXIN_SERVICES = ("migrate", "ingest", "detect", "notify", "api")
+LONG_RUNNING = ("mosquitto", "influxdb", "postgres", "ingest", "detect", "notify", "api")
 
 
 def compose_command() -> list[str]:
@@ -53,6 +53,19 @@ def compose_config(env_file: Path) -> subprocess.CompletedProcess:
 def env_example() -> dict[str, str]:
     pairs = (line.split("=", 1) for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#"))
     return {name: value for name, value in pairs}
+
+
+def settings_of(environment: dict[str, str]) -> Settings:
+    """The settings a service's ANXIN_* variables make (ANXIN_NOTIFY__PUBLIC_URL is notify.public_url)."""
+    values: dict = {}
+    for key, value in environment.items():
+        name = key.removeprefix("ANXIN_").lower()
+        group, _, field = name.partition("__")
+        if field:
+            values.setdefault(group, {})[field] = value
+        else:
+            values[name] = value
+    return Settings(**values)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +99,7 @@ def test_long_running_services_have_healthchecks_and_restart(resolved):
     assert "http://127.0.0.1:8000/health" in health["api"]
     assert "http://127.0.0.1:9108/metrics" in health["ingest"]
     assert "check(" in health["detect"]
+    assert "check(" in health["notify"]
     assert services["migrate"]["restart"] == "no"
 
 
@@ -98,7 +112,7 @@ def test_services_start_in_order(resolved):
     assert conditions("migrate") == {"postgres": "service_healthy"}
     assert conditions("ingest") == {"mosquitto": "service_healthy", "influxdb": "service_healthy",
                                     "migrate": "service_completed_successfully"}
-    for name in ("detect", "api"):
+    for name in ("detect", "notify", "api"):
         assert conditions(name) == {"influxdb": "service_healthy", "migrate": "service_completed_successfully"}
 
 
@@ -107,13 +121,13 @@ def test_anxin_services_are_one_image_configured_from_the_env_file(resolved):
     for name in ANXIN_SERVICES:
         service = resolved["services"][name]
         assert service["image"] == "anxin:latest"
-        settings = Settings(**{key.removeprefix("ANXIN_").lower(): value
-                               for key, value in service["environment"].items()})
+        settings = settings_of(service["environment"])
         assert settings.mqtt.host == "mosquitto" and settings.mqtt.port == 1883
         assert (settings.mqtt.username, settings.mqtt.password) == ("anxin", env["ANXIN_MQTT_PASSWORD"])
         assert settings.readings_url == f"influxdb://{env['ANXIN_INFLUX_TOKEN']}@influxdb:8086/anxin"
         assert settings.database_url == f"postgresql://anxin:{env['ANXIN_DB_PASSWORD']}@postgres:5432/anxin"
     assert resolved["services"]["api"]["command"][0] == "api"
+    assert settings_of(resolved["services"]["notify"]["environment"]).notify.public_url == env["ANXIN_PUBLIC_URL"]
     ingest = resolved["services"]["ingest"]["environment"]
     assert (ingest["ANXIN_INGEST_METRICS_HOST"], str(ingest["ANXIN_INGEST_METRICS_PORT"])) == ("0.0.0.0", "9108")
 
