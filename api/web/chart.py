@@ -68,11 +68,10 @@ def usage_chart(use: dict[int, float], *, end: datetime, tz: ZoneInfo) -> Chart:
     first_hour = last_hour - (HOURS - 1) * HOUR_MS
     step = WIDTH / HOURS
     plot = HEIGHT - AXIS
-    top = max(use.values(), default=0.0)
+    week = {hour_ms: litres for hour_ms, litres in use.items() if first_hour <= hour_ms <= last_hour and litres > 0}
+    top = max(week.values(), default=0.0)
     bars = []
-    for hour_ms, litres in sorted(use.items()):
-        if not first_hour <= hour_ms <= last_hour or litres <= 0:
-            continue
+    for hour_ms, litres in sorted(week.items()):
         height = max(1.0, plot * litres / top)  # a little use still shows
         bars.append(Bar(x=(hour_ms - first_hour) / HOUR_MS * step, y=plot - height, height=height,
                         hour=datetime.fromtimestamp(hour_ms / 1000, UTC).astimezone(tz), litres=litres))
