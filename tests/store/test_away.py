@@ -7,10 +7,18 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import inspect
 
-from store.away import AWAY_COLUMNS, InvalidAwayWindow, add_away_window, away_windows_overlapping, delete_away_window
+from store.away import (
+    AWAY_COLUMNS,
+    InvalidAwayWindow,
+    add_away_window,
+    away_windows_overlapping,
+    delete_away_window,
+    household_windows,
+)
 from store.db import MIGRATIONS
 from store.errors import NotFound
-from store.models import AwayWindow, Role
+from store.links import link_meter
+from store.models import AwayWindow, Building, Community, Household, Role
 from store.times import to_ms
 from store.users import create_user
 
@@ -73,6 +81,7 @@ def test_who_registered_it_and_why_are_kept(database):
 @pytest.mark.parametrize(
     ("meter_id", "start", "end", "message"),
     [
+        (None, T0, T0 + DAY, "either a household_id or a meter_id"),
         ("m1", T0 + DAY, T0, "must end after it starts"),
         ("m1", T0, T0, "must end after it starts"),
         ("", T0, T0 + DAY, "meter_id must be 1 to 64 characters"),
@@ -115,3 +124,30 @@ def test_the_migration_builds_the_table_the_model_describes_and_can_be_undone(da
     assert "away_windows" not in inspect(database.engine).get_table_names()
     database.migrate()
     assert "away_windows" in inspect(database.engine).get_table_names()
+
+
+def test_a_households_window_applies_to_each_meter_that_served_it_for_the_time_it_did(database):
+    """Mrs Dong's meter is replaced on day 3 of her week away: both meters are quiet by design."""
+    with database.session() as session:
+        community = Community(name="c", created_at=T0)
+        session.add(community)
+        session.flush()
+        building = Building(community_id=community.id, name="b")
+        session.add(building)
+        session.flush()
+        flat, other = (Household(building_id=building.id, unit=u, created_at=T0) for u in ("101", "102"))
+        session.add_all([flat, other])
+        session.flush()
+        link_meter(session, meter_id="old", household_id=flat.id, at=T0 - 30 * DAY)
+        link_meter(session, meter_id="next-door", household_id=other.id, at=T0 - 30 * DAY)
+        link_meter(session, meter_id="new", household_id=flat.id, at=T0 + 3 * DAY)
+        add_away_window(session, household_id=flat.id, starts_at=T0 + DAY, ends_at=T0 + 8 * DAY, now=T0)
+        flat_id = flat.id
+    frame = overlapping(database, T0, T0 + 30 * DAY)
+    assert frame.to_dict("records") == [
+        {"meter_id": "new", "start_ms": to_ms(T0 + 3 * DAY), "end_ms": to_ms(T0 + 8 * DAY)},
+        {"meter_id": "old", "start_ms": to_ms(T0 + DAY), "end_ms": to_ms(T0 + 3 * DAY)},
+    ]
+    with database.session() as session:
+        assert [w.ends_at for w in household_windows(session, flat_id, ending_after=T0 + 7 * DAY)] == [T0 + 8 * DAY]
+        assert household_windows(session, flat_id, ending_after=T0 + 8 * DAY) == []
