@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -121,3 +122,14 @@ def test_the_household_page_shows_the_residents_to_call(page, live_server):
     expect(page.locator("#state")).to_contain_text("长时间未用水")
     expect(page.locator("a.tel").first).to_have_attribute("href", "tel:13800000001")
     expect(page.locator(".alert")).to_have_count(1)
+
+    # Mrs Dong goes to her daughter's for a week: her cadre marks her away.
+    today = utc_now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    expect(page.locator(".away-window")).to_have_count(0)
+    page.get_by_label("离开日期").fill(today.isoformat())
+    page.get_by_label("回来日期").fill((today + timedelta(days=7)).isoformat())
+    page.get_by_label("备注（例如：去女儿家）").fill("去女儿家")
+    page.get_by_role("button", name="登记外出").click()
+    expect(page.locator(".away-window")).to_contain_text(f"{today.isoformat()} 00:00 至")
+    expect(page.locator(".away-window")).to_contain_text("去女儿家")
+    expect(page.locator("#state")).to_contain_text("外出中")
