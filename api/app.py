@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from api import errors, health, metrics
 from api.alerts.views import router as alerts_router
 from api.away.views import router as away_router
+from api.exports.views import router as exports_router
 from api.buildings.views import router as buildings_router
 from api.communities.views import router as communities_router
 from api.dead_letters.views import router as dead_letters_router
@@ -80,6 +81,7 @@ def create_app(
     v1.include_router(dead_letters_router)
     v1.include_router(notify_router)
     v1.include_router(away_router)
+    v1.include_router(exports_router)
     for router in (communities_router, buildings_router, households_router, residents_router, users_router,
                    meter_links_router):
         v1.include_router(router)

@@ -8,7 +8,17 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from pydantic_core import PydanticCustomError
 
+
+def require_offset(value: datetime | None) -> datetime | None:
+    """A pydantic validator: a time given without its UTC offset is ambiguous, so refuse it."""
+    if value is not None and value.tzinfo is None:
+        raise PydanticCustomError(
+            "naive_datetime",
+            "give the time with its UTC offset, e.g. 2026-11-22T13:00:00+08:00 or 2026-11-22T05:00:00Z",
+        )
+    return value
 
 
 def local(when: datetime | None, tz: ZoneInfo) -> datetime | None:

@@ -1,0 +1,1 @@
+"""Exports for analysts: alert outcomes as labels, and readings, both under pseudonyms."""
