@@ -142,7 +142,7 @@ def notify_round(
     """
     if alert.status != AlertStatus.open or alert.severity == Severity.info:
         return
-    send = {"now": now, "tz": tz, "public_url": public_url}
+    out = {"now": now, "tz": tz, "public_url": public_url}
     if alert.notified_at is None:
         levels = chain(session, alert)
         level = _next_level(levels, alert.escalation_level)
@@ -152,7 +152,7 @@ def notify_round(
             alert.escalation_level, alert.escalated_at = level, now
             record_event(session, alert=alert, action=AlertAction.escalated, user_id=None, now=now,
                          detail=f"level {level} ({_names(levels[level])}): nobody below looks after it")
-        _send(session, alert, levels[level], event="raised", key=f"alert:{alert.id}:raised", **send)
+        _send(session, alert, levels[level], event="raised", key=f"alert:{alert.id}:raised", **out)
         alert.notified_at = now
         report.raised += 1
         return
@@ -163,7 +163,7 @@ def notify_round(
     if worse is not None:  # the detector made it worse since the last notice: say so at once
         levels = chain(session, alert)
         _send(session, alert, levels[alert.escalation_level], event="worse", key=f"alert:{alert.id}:worse:{worse.id}",
-              **send)
+              **out)
         alert.notified_at = now
         report.worse += 1
         return
@@ -176,7 +176,7 @@ def notify_round(
             alert.escalation_level, alert.escalated_at, alert.notified_at = level, now, now
             record_event(session, alert=alert, action=AlertAction.escalated, user_id=None, now=now,
                          detail=f"level {level} ({_names(levels[level])}): not acknowledged in time")
-            _send(session, alert, levels[level], event="escalated", key=f"alert:{alert.id}:escalated:{level}", **send)
+            _send(session, alert, levels[level], event="escalated", key=f"alert:{alert.id}:escalated:{level}", **out)
             report.escalated += 1
             return
     if when.remind is not None and now - alert.notified_at >= when.remind:
@@ -186,7 +186,7 @@ def notify_round(
         alert.notified_at = now
         record_event(session, alert=alert, action=AlertAction.reminded, user_id=None, now=now,
                      detail=f"reminder {n} to level {alert.escalation_level} ({_names(users)})")
-        _send(session, alert, users, event="reminder", key=f"alert:{alert.id}:reminder:{n}", **send)
+        _send(session, alert, users, event="reminder", key=f"alert:{alert.id}:reminder:{n}", **out)
         report.reminded += 1
 
 
