@@ -24,7 +24,7 @@ from store import registry
 from store.alerts import Episode, sync_episodes
 from store.dead_letters import Rejection, add_dead_letters
 from store.links import link_meter
-from store.models import Alert, AlertKind, AlertStatus, DeadLetter, Role, User
+from store.models import Alert, AlertKind, AlertStatus, DeadLetter, Delivery, NotificationChannel, Role, User
 from store.readings import Reading
 from store.times import to_ms
 from store.users import create_user
@@ -87,6 +87,16 @@ def build_world(db, readings) -> World:
         for letter in session.query(DeadLetter).all():
             w.ids[f"dl.{letter.meter_id}"] = letter.id  # dl.None: a letter that names no meter
         w.ids["admin"] = session.query(User.id).filter(User.name == "admin").scalar()
+        for c in ("c1", "c2"):  # a notice to each community's first cadre
+            channel = NotificationChannel(user_id=w.ids[f"{c}.cadre_a"], kind="webhook", url="https://example.com/h",
+                                          enabled=True, created_at=NOW)
+            session.add(channel)
+            session.flush()
+            w.ids[f"{c}.channel"] = channel.id
+            session.add(Delivery(dedupe_key=f"alert:{w.ids[f'alert.{c}-mA']}:raised", channel_id=channel.id,
+                                 user_id=w.ids[f"{c}.cadre_a"], alert_id=w.ids[f"alert.{c}-mA"], event="raised",
+                                 payload="{}", status="sent", attempts=1, next_attempt_at=NOW, sent_at=NOW,
+                                 created_at=NOW))
     return w
 
 
@@ -135,6 +145,10 @@ LISTS: dict[tuple[str, str], ListCase] = {
         "admin": {"dl.c1-mA", "dl.c1-mB", "dl.c2-mA", "dl.c2-mB", "dl.stray", "dl.None"},
         "secretary": {"dl.c1-mA", "dl.c1-mB"}, "cadre_a": 403, "cadre_b": 403, "manager": {"dl.c1-mA"},
         "analyst": 403}),
+    ("GET", "/api/v1/deliveries"): ListCase(
+        "/api/v1/deliveries", lambda body: {d["recipient"] for d in body["items"]}, {
+        "admin": {"c1-cadre_a", "c2-cadre_a"}, "secretary": {"c1-cadre_a"}, "cadre_a": 403, "cadre_b": 403,
+        "manager": 403, "analyst": 403}),
     ("GET", "/api/v1/meter-links/export"): ListCase(
         "/api/v1/meter-links/export", lambda text: {line.split(",")[0] for line in text.splitlines()[1:]}, {
             "admin": {"c1.mA", "c1.mB"}, "secretary": {"c1.mA", "c1.mB"}, "manager": {"c1.mA"}, "cadre_a": 403,
@@ -144,7 +158,7 @@ LISTS: dict[tuple[str, str], ListCase] = {
 
 
 def _resolve_names(w: World, names: set) -> set:
-    return {"stray" if name == "stray" else w.ids[name] for name in names}
+    return {name if name == "stray" or name not in w.ids else w.ids[name] for name in names}
 
 
 def who(role: str, community: str = "c1") -> str:
@@ -206,6 +220,9 @@ def _fresh_name(_w: World) -> str:
 EDITORS = {"admin": 200, "secretary": 200, "cadre_a": 403, "cadre_b": 403, "manager": 403, "analyst": 403}
 NOT_EDITORS = frozenset({"cadre_a", "cadre_b", "manager", "analyst"})
 READ_A = {"admin": 200, "secretary": 200, "cadre_a": 200, "cadre_b": 404, "manager": 200}
+# A user's channels: hers, and her community's secretary's and the admins' to manage.
+CHANNEL_EDITORS = {"admin": 200, "secretary": 200, "cadre_a": 200, "cadre_b": 403, "manager": 403, "analyst": 403}
+CADRE_A_ONLY = {"admin": 404, "secretary": 404, "cadre_a": 200, "cadre_b": 404, "manager": 404, "analyst": 404}
 ALERT_ACT = {"admin": 200, "secretary": 200, "cadre_a": 200, "cadre_b": 404, "manager": 403, "analyst": 403}
 
 
@@ -217,6 +234,17 @@ def _reopen(db):
                 acknowledged_by=None, outcome=None))
         return {}
     return reopen
+
+
+def _new_channel(db):
+    def new(w: World, _role) -> dict:
+        with db.session() as session:
+            channel = NotificationChannel(user_id=w.ids["c1.cadre_a"], kind="webhook", url="https://example.com/h",
+                                          enabled=True, created_at=NOW)
+            session.add(channel)
+            session.flush()
+            return {"new_channel": channel.id}
+    return new
 
 
 def _new_resident(db):
@@ -295,6 +323,22 @@ def records(db) -> dict[tuple[str, str], RecordCase]:
         ("POST", "/api/v1/alerts/{alert_id}/resolve"): RecordCase(
             "/api/v1/alerts/{alert.c1-mA}/resolve", ALERT_ACT, body=lambda w: {"outcome": "resident_fine"},
             before_each=_reopen(db)),
+        ("GET", "/api/v1/alerts/{alert_id}/deliveries"): RecordCase(
+            "/api/v1/alerts/{alert.c1-mA}/deliveries", {**READ_A, "analyst": 200}),
+        ("GET", "/api/v1/users/{user_id}/channels"): RecordCase(
+            "/api/v1/users/{c1.cadre_a}/channels", CHANNEL_EDITORS, NOT_EDITORS),
+        ("POST", "/api/v1/users/{user_id}/channels"): RecordCase(
+            "/api/v1/users/{c1.cadre_a}/channels", {r: 201 if s == 200 else s for r, s in CHANNEL_EDITORS.items()},
+            NOT_EDITORS, body=lambda w: {"kind": "webhook", "url": "https://example.com/hook"}),
+        ("DELETE", "/api/v1/users/{user_id}/channels/{channel_id}"): RecordCase(
+            "/api/v1/users/{c1.cadre_a}/channels/{new_channel}", CHANNEL_EDITORS, NOT_EDITORS,
+            before_each=_new_channel(db)),
+        # "me" is the caller: someone else's channel is not found, whoever asks.
+        ("DELETE", "/api/v1/users/me/channels/{channel_id}"): RecordCase(
+            "/api/v1/users/me/channels/{new_channel}", CADRE_A_ONLY, before_each=_new_channel(db)),
+        ("POST", "/api/v1/users/me/channels/{channel_id}/test"): RecordCase(
+            "/api/v1/users/me/channels/{new_channel}/test", {**CADRE_A_ONLY, "cadre_a": 202},
+            before_each=_new_channel(db)),
         ("POST", "/api/v1/alerts/{alert_id}/notes"): RecordCase(
             "/api/v1/alerts/{alert.c1-mA}/notes", {**ALERT_ACT, "admin": 201, "secretary": 201, "cadre_a": 201},
             body=lambda w: {"note": "打过电话"}),
@@ -326,8 +370,28 @@ def routes(sqlite_db, sqlite_readings) -> set[tuple[str, str]]:
             for method in item}
 
 
+# Routes on the caller's own records ("me"), which no other user reaches: each role adds a channel
+# and lists exactly her own.
+OWN = {("GET", "/api/v1/users/me/channels"), ("POST", "/api/v1/users/me/channels")}
+
+
+def test_each_user_adds_and_lists_only_her_own_channels(sqlite_db, sqlite_readings, world):
+    client = make_client(sqlite_db, sqlite_readings)
+    everyone = ["admin", *(who(r, c) for c in ("c1", "c2") for r in COMMUNITY_ROLES)]
+    made = {}
+    for caller in everyone:
+        response = client.post("/api/v1/users/me/channels", headers=world.headers(caller),
+                               json={"kind": "webhook", "url": f"https://example.com/{caller}"})
+        assert response.status_code == 201, f"{caller}: {response.text}"
+        made[caller] = response.json()["id"]
+    for caller in everyone:
+        listed = client.get("/api/v1/users/me/channels", headers=world.headers(caller)).json()
+        before = {world.ids[f"{caller[:2]}.channel"]} if caller.endswith(".cadre_a") else set()
+        assert _ids(listed) == {made[caller]} | before, caller
+
+
 def test_every_api_route_is_in_the_scope_tables(routes, sqlite_db):
-    table = set(LISTS) | set(records(sqlite_db))
+    table = set(LISTS) | set(records(sqlite_db)) | OWN
     missing = sorted(routes - table)
     assert not missing, f"routes with no scope test: add them to LISTS or records() in {__file__}: {missing}"
     assert not sorted(table - routes), "the tables name routes that no longer exist"
