@@ -12,7 +12,7 @@ from store.alerts import acknowledge
 from store.models import AlertKind, Role
 from store.readings import Reading
 from store.users import create_user
-from tests.api.conftest import NOW, episode
+from tests.api.conftest import NOW, episode, link_to_home
 
 DAY = timedelta(days=1)
 
@@ -23,8 +23,9 @@ def reading(meter_id: str, at, total_l: float, *, late_s: int = 5, extra=None) -
 
 
 @pytest.fixture
-def analyst(token_for) -> dict[str, str]:
-    return token_for(Role.analyst)
+def analyst(admin) -> dict[str, str]:
+    """Who reads every meter, linked or not: an admin (analysts read pseudonymous exports instead)."""
+    return admin
 
 
 def test_meter_state_comes_from_unresolved_alerts(client, database, analyst, readings_store, raise_alerts):
@@ -188,3 +189,17 @@ def test_the_hourly_series_of_a_meter(client, analyst, readings_store):
     assert client.get("/api/v1/meters/nobody/hourly", headers=analyst).status_code == 404
     too_long = client.get(f"/api/v1/meters/m1/hourly?start={quote((NOW - 400 * DAY).isoformat())}", headers=analyst)
     assert too_long.status_code == 422 and "366 days" in str(too_long.json())
+
+
+def test_a_meter_outside_your_households_is_404_and_analysts_are_sent_to_the_exports(
+    client, database, home, readings_store, token_for
+):
+    readings_store.write([reading("mine", NOW - DAY, 1.0), reading("theirs", NOW - DAY, 2.0)])
+    with database.session() as session:
+        link_to_home(session, home, ["mine"])  # "theirs" serves no household of the community
+    manager = token_for(Role.property_manager)
+    assert [m["meter_id"] for m in client.get("/api/v1/meters", headers=manager).json()["items"]] == ["mine"]
+    assert client.get("/api/v1/meters/mine/hourly", headers=manager).status_code == 200
+    assert client.get("/api/v1/meters/theirs/readings", headers=manager).status_code == 404
+    response = client.get("/api/v1/meters", headers=token_for(Role.analyst))
+    assert response.status_code == 403 and "/api/v1/exports" in response.json()["detail"]
