@@ -17,7 +17,9 @@ app = typer.Typer(help="anxin (安心): watches over elderly people who live alo
                   no_args_is_help=True, pretty_exceptions_enable=False)
 users_app = typer.Typer(help="Manage API users and their tokens.", no_args_is_help=True)
 db_app = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+communities_app = typer.Typer(help="Manage communities.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(communities_app, name="communities")
 app.add_typer(db_app, name="db")
 
 ConfigOption = Annotated[
@@ -371,23 +373,74 @@ def demo(
 def users_create(
     name: Annotated[str, typer.Argument(help="The user's name.")],
     role: Annotated[Role, typer.Option("--role", help="What the user may do.")],
+    community: Annotated[str | None, typer.Option(
+        "--community", help="The community she belongs to (every role but admin; an analyst without one sees "
+        "every community).", show_default=False)] = None,
+    password: Annotated[bool, typer.Option(
+        "--password", help="Ask for a password (twice, hidden) for signing in on the web page.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Create a user; the token is printed once, as the last line, and only its hash is stored."""
+    from api.users.service import community_problem
     from store.db import Database
+    from store.registry import community_by_name
     from store.users import UserExists, create_user
+
+    if role == Role.admin and community is not None:
+        typer.echo("anxin users create: an admin belongs to no community; leave out --community", err=True)
+        raise typer.Exit(2)
+    if community is None and (problem := community_problem(role, None)):
+        typer.echo(f"anxin users create: {problem.split(':')[0]}: give --community NAME "
+                   "(`anxin communities create NAME` makes one)", err=True)
+        raise typer.Exit(2)
+    secret = typer.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
+    if secret is not None and len(secret) < 8:
+        typer.echo("anxin users create: the password needs at least 8 characters", err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit(config)
+    db = Database(settings.database_url)
+    db.migrate()
+    try:
+        with db.session() as session:
+            community_id = None
+            if community is not None:
+                found = community_by_name(session, community)
+                if found is None:
+                    typer.echo(f"anxin users create: there is no community named {community!r}; create it with "
+                               f"`anxin communities create {community}`", err=True)
+                    raise typer.Exit(1)
+                community_id = found.id
+            user, token = create_user(session, name=name, role=role, now=datetime.now(UTC),
+                                      community_id=community_id, password=secret)
+    except UserExists as exc:
+        typer.echo(f"anxin users create: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"created {role.value} {name!r} (id {user.id}); keep this token, it is not shown again:")
+    typer.echo(token)
+
+
+@communities_app.command("create")
+def communities_create(
+    name: Annotated[str, typer.Argument(help="The community's name, unique.")],
+    cadres_see_all: Annotated[bool, typer.Option(
+        "--cadres-see-all", help="Every cadre of the community sees all its households.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Create a community; its secretary then sets it up (users create --role secretary --community NAME)."""
+    from store.db import Database
+    from store.registry import NameTaken, create_community
 
     settings = settings_or_exit(config)
     db = Database(settings.database_url)
     db.migrate()
     try:
         with db.session() as session:
-            user, token = create_user(session, name=name, role=role, now=datetime.now(UTC))
-    except UserExists as exc:
-        typer.echo(f"anxin users create: {exc}", err=True)
+            created = create_community(session, name=name, now=datetime.now(UTC), cadres_see_all=cadres_see_all)
+            community_id = created.id
+    except NameTaken as exc:
+        typer.echo(f"anxin communities create: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"created {role.value} {name!r} (id {user.id}); keep this token, it is not shown again:")
-    typer.echo(token)
+    typer.echo(f"created community {name!r} (id {community_id})")
 
 
 @db_app.command("upgrade")

@@ -26,7 +26,8 @@ def anxin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_users_create_prints_a_working_token_as_the_last_line(tmp_path, monkeypatch):
     db_url = f"sqlite:///{tmp_path}/anxin.db"
     env = {"ANXIN_DATABASE_URL": db_url, "ANXIN_READINGS_URL": db_url, "PATH": "/usr/bin:/bin"}
-    result = anxin("users", "create", "li-wei", "--role", "cadre", env=env)
+    assert anxin("communities", "create", "东湖社区", env=env).returncode == 0
+    result = anxin("users", "create", "li-wei", "--role", "cadre", "--community", "东湖社区", env=env)
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     db = Database(db_url)
@@ -36,8 +37,32 @@ def test_users_create_prints_a_working_token_as_the_last_line(tmp_path, monkeypa
     with db.engine.connect() as conn:
         stored = conn.exec_driver_sql("SELECT token_hash FROM users").scalar_one()
     assert token not in stored  # only the hash is kept
-    again = anxin("users", "create", "li-wei", "--role", "cadre", env=env)
+    again = anxin("users", "create", "li-wei", "--role", "cadre", "--community", "东湖社区", env=env)
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_users_create_asks_for_a_community_and_a_password(tmp_path, monkeypatch):
+    from store.users import user_for_password
+
+    db_url = f"sqlite:///{tmp_path}/anxin.db"
+    monkeypatch.setenv("ANXIN_DATABASE_URL", db_url)
+    monkeypatch.setenv("ANXIN_READINGS_URL", db_url)
+    refused = runner.invoke(cli, ["users", "create", "wang", "--role", "secretary"])
+    assert refused.exit_code == 2 and "--community" in refused.output
+    unknown = runner.invoke(cli, ["users", "create", "wang", "--role", "secretary", "--community", "西湖"])
+    assert unknown.exit_code == 1 and "anxin communities create" in unknown.output
+    assert runner.invoke(cli, ["communities", "create", "西湖"]).exit_code == 0
+    assert runner.invoke(cli, ["communities", "create", "西湖"]).exit_code == 1  # the name is taken
+    made = runner.invoke(cli, ["users", "create", "wang", "--role", "secretary", "--community", "西湖", "--password"],
+                         input="s3cret-pass\ns3cret-pass\n")
+    assert made.exit_code == 0, made.output
+    assert "s3cret-pass" not in made.output  # the prompt hides it
+    assert runner.invoke(cli, ["users", "create", "ana", "--role", "analyst"]).exit_code == 0  # every community
+    db = Database(db_url)
+    with db.session() as session:
+        user = user_for_password(session, "wang", "s3cret-pass")
+        assert user is not None and user.community_id is not None
+    db.dispose()
 
 
 def test_users_create_refuses_an_unknown_role(tmp_path):
