@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import select
 
-from store.alerts import Episode, sync_episodes
+from store.alerts import Episode, add_note, sync_episodes
 from store.models import Alert, AlertAction, AlertEvent, AlertKind, AlertStatus
 from store.times import utc_now
 
@@ -84,8 +84,15 @@ def test_a_cadre_signs_in_sees_an_alert_arrive_acknowledges_and_resolves_it(page
         trail = session.scalars(select(AlertEvent).where(AlertEvent.alert_id == alert_id)).all()
         assert [e.action for e in trail] == [AlertAction.raised, AlertAction.acknowledged]
 
-    card.locator("select[name=outcome]").select_option("resident_fine")
+    card.locator("select[name=outcome]").select_option("needed_help")
     card.locator("input[name=note]").fill("在女儿家，电话确认平安")
+    # A live update while she types (someone adds a note) must not wipe what she has written.
+    with live_server.db.session() as session:
+        add_note(session, alert_id=alert_id, user_id=None, note="书记已知悉", now=utc_now())
+    expect(card.locator(".trail li[data-action=noted]")).to_be_visible()  # swapped in, the history still open
+    expect(card.locator("input[name=note]")).to_have_value("在女儿家，电话确认平安")
+    expect(card.locator("select[name=outcome]")).to_have_value("needed_help")
+    card.locator("select[name=outcome]").select_option("resident_fine")  # after all, she was fine
     card.get_by_role("button", name="处理完毕").click()
     expect(page.locator(f"#alert-{alert_id}")).to_have_count(0)  # it leaves the open list
     expect(page.locator(".quiet")).to_be_visible()
