@@ -34,7 +34,8 @@ def browser() -> Iterator[Browser]:
 def page(browser, live_server) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(15_000)
+    expect.set_options(timeout=15_000)  # a busy CI machine is slow, never wrong
     yield page
     context.close()  # before the server stops, so its event stream ends
 
