@@ -67,7 +67,7 @@ def test_a_household_page_shows_residents_only_to_those_who_may_see_them(sign_in
 
 def test_a_household_that_is_not_yours_is_not_found(sign_in, world):
     client = sign_in("cadre-li")
-    for other in (world.households["m-wang"], world.households["m-far"], 9999):
+    for other in (world.households["m-wang"], world.households["m-far"], 9999, 2**63):
         response = client.get(f"/households/{other}")
         assert response.status_code == 404 and "不是您负责的住户" in response.text
         assert "王伯伯" not in response.text and "远方" not in response.text
