@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from api.paths import IdField
 from store.models import Building, User
 
 
@@ -33,5 +34,5 @@ class BuildingPage(BaseModel):
 
 class BuildingCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"\S", description="unique within the community")
-    community_id: int | None = Field(
+    community_id: IdField | None = Field(
         None, description="admins: the community it belongs to; a secretary leaves it out (her own)")

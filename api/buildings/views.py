@@ -8,13 +8,14 @@ from api.buildings import service
 from api.buildings.schemas import BuildingCreate, BuildingPage, BuildingRead
 from api.deps import PageDep, ScopeDep, SessionDep
 from api.errors import responses
+from api.paths import Id, IdField
 
 router = APIRouter(prefix="/buildings", tags=["registry"])
 
 
 @router.get("", response_model=BuildingPage, responses=responses(403), summary="The buildings you may see")
 def list_buildings(session: SessionDep, scope: ScopeDep, page: PageDep,
-                   community_id: int | None = Query(None, description="only this community's")) -> BuildingPage:
+                   community_id: IdField | None = Query(None, description="only this community's")) -> BuildingPage:
     items, total = service.list_buildings(session, scope=scope, community_id=community_id, limit=page.limit,
                                           offset=page.offset)
     managers = service.managers(session, buildings=items)
@@ -35,13 +36,13 @@ def _read(session, building) -> BuildingRead:
 
 @router.put("/{building_id}/managers/{user_id}", response_model=BuildingRead, responses=responses(403, 404),
             summary="Make a property manager manage the building (admins, its secretary)")
-def add_manager(building_id: int, user_id: int, session: SessionDep, scope: ScopeDep) -> BuildingRead:
+def add_manager(building_id: Id, user_id: Id, session: SessionDep, scope: ScopeDep) -> BuildingRead:
     building = service.set_manager(session, scope=scope, building_id=building_id, user_id=user_id, manages=True)
     return _read(session, building)
 
 
 @router.delete("/{building_id}/managers/{user_id}", response_model=BuildingRead, responses=responses(403, 404),
                summary="The property manager no longer manages the building (admins, its secretary)")
-def remove_manager(building_id: int, user_id: int, session: SessionDep, scope: ScopeDep) -> BuildingRead:
+def remove_manager(building_id: Id, user_id: Id, session: SessionDep, scope: ScopeDep) -> BuildingRead:
     building = service.set_manager(session, scope=scope, building_id=building_id, user_id=user_id, manages=False)
     return _read(session, building)

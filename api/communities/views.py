@@ -8,6 +8,7 @@ from api.communities import service
 from api.communities.schemas import CommunityCreate, CommunityPage, CommunityPatch, CommunityRead
 from api.deps import NowDep, PageDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
+from api.paths import Id
 
 router = APIRouter(prefix="/communities", tags=["registry"])
 
@@ -29,13 +30,13 @@ def create_community(body: CommunityCreate, session: SessionDep, scope: ScopeDep
 
 
 @router.get("/{community_id}", response_model=CommunityRead, responses=responses(404), summary="One community")
-def get_community(community_id: int, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> CommunityRead:
+def get_community(community_id: Id, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> CommunityRead:
     return CommunityRead.build(service.get_community(session, scope=scope, community_id=community_id), tz=tz)
 
 
 @router.patch("/{community_id}", response_model=CommunityRead, responses=responses(403, 404),
               summary="Rename a community, or let its cadres see all its households (admins, its secretary)")
-def update_community(community_id: int, body: CommunityPatch, session: SessionDep, scope: ScopeDep,
+def update_community(community_id: Id, body: CommunityPatch, session: SessionDep, scope: ScopeDep,
                      tz: TimezoneDep) -> CommunityRead:
     community = service.update_community(session, scope=scope, community_id=community_id,
                                          name=body.name.strip() if body.name else None,

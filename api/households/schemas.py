@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field, field_validator
 
 from api.households.service import HouseholdHours, HouseholdStatus, HouseholdSummary
+from api.paths import IdField
 from api.timefmt import local
 from store.models import MeterLink
 from store.registry import split_phones
@@ -88,7 +89,7 @@ class HouseholdStatusRead(HouseholdRead):
 
 
 class HouseholdCreate(BaseModel):
-    building_id: int
+    building_id: IdField
     unit: str = UNIT
 
 

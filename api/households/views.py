@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import NowDep, PageDep, ReadingsDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
+from api.paths import Id, IdField
 from api.households import service
 from api.households.schemas import (
     HouseholdCreate,
@@ -25,14 +26,14 @@ router = APIRouter(prefix="/households", tags=["registry"])
 @router.get("", response_model=HouseholdPage, responses=responses(403),
             summary="The households you may see, by building and unit")
 def list_households(session: SessionDep, scope: ScopeDep, tz: TimezoneDep, page: PageDep,
-                    building_id: int | None = Query(None, description="only this building's")) -> HouseholdPage:
+                    building_id: IdField | None = Query(None, description="only this building's")) -> HouseholdPage:
     items, total = service.list_households(session, scope=scope, building_id=building_id, limit=page.limit,
                                            offset=page.offset)
     return HouseholdPage(items=[HouseholdRead.build(s, tz=tz) for s in items], total=total, limit=page.limit,
                          offset=page.offset)
 
 
-def _status(session, scope, household_id: int, tz) -> HouseholdStatusRead:
+def _status(session, scope, household_id: Id, tz) -> HouseholdStatusRead:
     return HouseholdStatusRead.build_status(service.status(session, scope=scope, household_id=household_id), tz=tz)
 
 
@@ -47,13 +48,13 @@ def create_household(body: HouseholdCreate, session: SessionDep, scope: ScopeDep
 
 @router.get("/{household_id}", response_model=HouseholdStatusRead, responses=responses(403, 404),
             summary="A household's status: its meters over time, residents, cadres and open alerts")
-def get_household(household_id: int, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> HouseholdStatusRead:
+def get_household(household_id: Id, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> HouseholdStatusRead:
     return _status(session, scope, household_id, tz)
 
 
 @router.patch("/{household_id}", response_model=HouseholdStatusRead, responses=responses(403, 404),
               summary="Change a household's unit (admins, the community's secretary)")
-def update_household(household_id: int, body: HouseholdPatch, session: SessionDep, scope: ScopeDep,
+def update_household(household_id: Id, body: HouseholdPatch, session: SessionDep, scope: ScopeDep,
                      tz: TimezoneDep) -> HouseholdStatusRead:
     service.update_household(session, scope=scope, household_id=household_id,
                              unit=body.unit.strip() if body.unit else None)
@@ -62,7 +63,7 @@ def update_household(household_id: int, body: HouseholdPatch, session: SessionDe
 
 @router.put("/{household_id}/cadres/{user_id}", response_model=HouseholdStatusRead, responses=responses(403, 404),
             summary="A cadre looks after the household (admins, the community's secretary)")
-def assign_cadre(household_id: int, user_id: int, session: SessionDep, scope: ScopeDep,
+def assign_cadre(household_id: Id, user_id: Id, session: SessionDep, scope: ScopeDep,
                  tz: TimezoneDep) -> HouseholdStatusRead:
     service.set_cadre(session, scope=scope, household_id=household_id, user_id=user_id, assigned=True)
     return _status(session, scope, household_id, tz)
@@ -71,7 +72,7 @@ def assign_cadre(household_id: int, user_id: int, session: SessionDep, scope: Sc
 @router.delete("/{household_id}/cadres/{user_id}", response_model=HouseholdStatusRead,
                responses=responses(403, 404),
                summary="The cadre no longer looks after the household (admins, the community's secretary)")
-def unassign_cadre(household_id: int, user_id: int, session: SessionDep, scope: ScopeDep,
+def unassign_cadre(household_id: Id, user_id: Id, session: SessionDep, scope: ScopeDep,
                    tz: TimezoneDep) -> HouseholdStatusRead:
     service.set_cadre(session, scope=scope, household_id=household_id, user_id=user_id, assigned=False)
     return _status(session, scope, household_id, tz)
@@ -79,7 +80,7 @@ def unassign_cadre(household_id: int, user_id: int, session: SessionDep, scope: 
 
 @router.put("/{household_id}/meter", response_model=LinkResult, responses=responses(403, 404),
             summary="Link a meter to the household, replacing its meter (admins, secretaries, property managers)")
-def link_meter(household_id: int, body: MeterLinkBody, session: SessionDep, scope: ScopeDep, now: NowDep,
+def link_meter(household_id: Id, body: MeterLinkBody, session: SessionDep, scope: ScopeDep, now: NowDep,
                tz: TimezoneDep) -> LinkResult:
     changes = service.link_meter(session, scope=scope, household_id=household_id, meter_id=body.meter_id, at=body.at,
                                  now=now)
@@ -88,7 +89,7 @@ def link_meter(household_id: int, body: MeterLinkBody, session: SessionDep, scop
 
 @router.get("/{household_id}/readings/hourly", response_model=HouseholdHourly, responses=responses(403, 404),
             summary="The household's hourly series across every meter that served it (at most 366 days)")
-def read_hourly(household_id: int, session: SessionDep, scope: ScopeDep, readings: ReadingsDep, now: NowDep,
+def read_hourly(household_id: Id, session: SessionDep, scope: ScopeDep, readings: ReadingsDep, now: NowDep,
                 tz: TimezoneDep, start: HourlyStart = None, end: End = None) -> HouseholdHourly:
     hours = service.read_hourly(session, scope=scope, readings=readings, household_id=household_id, start=start,
                                 end=end, now=now)

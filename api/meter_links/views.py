@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import NowDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
+from api.paths import IdField
 from api.meter_links import service
 from api.meter_links.csvfile import COLUMNS
 from api.meter_links.schemas import ImportRead, ImportRejected, RowErrorRead
@@ -16,7 +17,7 @@ from api.meter_links.schemas import ImportRead, ImportRejected, RowErrorRead
 router = APIRouter(prefix="/meter-links", tags=["registry"])
 
 MAX_CSV_BYTES = 5 * 1024 * 1024  # some 100,000 rows
-CommunityParam = Annotated[int | None, Query(description="admins: the community; others: their own (leave it out)")]
+CommunityParam = Annotated[IdField | None, Query(description="admins: the community; others: their own (leave it out)")]
 
 
 @router.post(

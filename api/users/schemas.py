@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
+from api.paths import IdField
 from api.timefmt import local
 from store.models import Role, User
 
@@ -40,7 +41,7 @@ class UserPage(BaseModel):
 class UserCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$", description="unique; signs in with it")
     role: Role
-    community_id: int | None = Field(
+    community_id: IdField | None = Field(
         None, description="admins: the user's community (none for an admin; none for an analyst of every "
         "community); a secretary leaves it out (her own)")
     password: str | None = Field(None, min_length=8, max_length=200,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import NowDep, PageDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
+from api.paths import Id, IdField
 from api.users import service
 from api.users.schemas import Me, TokenRead, UserCreate, UserPage, UserRead
 from store.models import Community, Role
@@ -23,7 +24,7 @@ def me(session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> Me:
 @router.get("", response_model=UserPage, responses=responses(403),
             summary="Users of your community (every user for admins), by name")
 def list_users(session: SessionDep, scope: ScopeDep, tz: TimezoneDep, page: PageDep,
-               community_id: int | None = Query(None, description="only this community's"),
+               community_id: IdField | None = Query(None, description="only this community's"),
                role: Role | None = Query(None, description="only users with this role")) -> UserPage:
     items, total = service.list_users(session, scope=scope, community_id=community_id, role=role, limit=page.limit,
                                       offset=page.offset)
@@ -42,6 +43,6 @@ def create_user(body: UserCreate, session: SessionDep, scope: ScopeDep, now: Now
 
 @router.post("/{user_id}/token", response_model=TokenRead, responses=responses(403, 404),
              summary="Give a user a new token (the old one stops working); shown once")
-def new_token(user_id: int, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> TokenRead:
+def new_token(user_id: Id, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> TokenRead:
     user, token = service.new_token(session, scope=scope, user_id=user_id)
     return TokenRead(user=UserRead.build(user, tz=tz), token=token)
