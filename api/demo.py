@@ -3,6 +3,9 @@
 The simulator replays the last 14 hours of a dozen households at high speed, then carries on in
 real time, so every timestamp is real. One household went still 13 hours ago: its inactivity
 alert appears once the replay reaches the twelfth hour of silence, about 80 seconds in.
+
+The demo community has one building whose flats are the simulated households, a cadre who looks
+after all of them, a secretary and a property manager, so the cadres' page at / shows the alert.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from api.wiring import (
 )
 from detect.simulate import Incident, simulate
 from ingest.broker import EmbeddedBroker, free_port
+from store import registry
 from store.alerts import list_alerts
+from store.links import link_meter
 from store.models import Role
 from store.times import to_ms, utc_now
 from store.users import create_user
@@ -41,6 +46,7 @@ log = logging.getLogger(__name__)
 BACKFILL = pd.Timedelta(hours=14)
 STILL_METER = "m0002"  # its resident goes still 13 h before the demo starts
 DEAD_METER = "m0005"  # its meter dies 11 h before the demo starts
+DEMO_PASSWORD = "anxin-demo"  # the demo's people sign in on the page with it; the demo is local only
 
 
 def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, speed: float, data_dir: Path) -> None:
@@ -54,10 +60,11 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
     data_dir.mkdir(parents=True)
     settings = _demo_settings(mqtt_url, protocol, host, port, data_dir)
     stores = Stores(settings)
+    start = pd.Timestamp.now(tz=UTC).floor("min") - BACKFILL
     with stores.db.session() as session:
         _, token = create_user(session, name="demo", role=Role.admin, now=utc_now())
+        _seed_community(session, households=households, linked_at=start.to_pydatetime())
 
-    start = pd.Timestamp.now(tz=UTC).floor("min") - BACKFILL
     sim = simulate(
         households=households,
         start=start,
@@ -91,6 +98,26 @@ def run_demo(*, mqtt_url: str | None, host: str, port: int, households: int, spe
         stores.close()
 
 
+def _seed_community(session, *, households: int, linked_at) -> None:
+    """示范社区: one building whose flats are served by the simulated meters m0000, m0001, ...; a cadre
+    who looks after every flat, a secretary and a property manager, all signing in with DEMO_PASSWORD."""
+    now = utc_now()
+    community = registry.create_community(session, name="示范社区", now=now)
+    building = registry.create_building(session, community_id=community.id, name="1号楼")
+    cadre, _ = create_user(session, name="cadre", role=Role.cadre, now=now, community_id=community.id,
+                           password=DEMO_PASSWORD)
+    create_user(session, name="secretary", role=Role.secretary, now=now, community_id=community.id,
+                password=DEMO_PASSWORD)
+    manager, _ = create_user(session, name="manager", role=Role.property_manager, now=now,
+                             community_id=community.id, password=DEMO_PASSWORD)
+    registry.add_manager(session, building_id=building.id, user_id=manager.id)
+    for i in range(households):
+        flat = registry.create_household(session, building_id=building.id, unit=f"{101 + i}", now=now)
+        link_meter(session, meter_id=f"m{i:04d}", household_id=flat.id, at=linked_at)
+        registry.create_resident(session, household_id=flat.id, display_name=f"住户{i + 1:02d}")
+        registry.assign_cadre(session, household_id=flat.id, user_id=cadre.id)
+
+
 def _demo_settings(mqtt_url: str, protocol: str, host: str, port: int, data_dir: Path) -> Settings:
     db_url = f"sqlite:///{data_dir}/anxin.db"
     return load_settings(
@@ -121,6 +148,7 @@ def _print_alerts(stores: Stores, token: str, base: str, stop: threading.Event) 
 def _banner(base: str, token: str, households: int) -> str:
     return f"""
 anxin demo is running: {households} simulated households, replaying the last 14 hours fast, then live.
+  cadres' page {base}/  sign in as cadre (or secretary, manager) with password {DEMO_PASSWORD}
   API docs     {base}/docs
   demo token   {token}
   open alerts  curl -s -H 'Authorization: Bearer {token}' '{base}/api/v1/alerts?status=open'

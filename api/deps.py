@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
 from api.access import Scope, scope_for
+from api.paths import MAX_ID
 from api.settings import Settings
 from api.web.csrf import CROSS_SITE, same_origin
 from store.db import Database
@@ -127,7 +128,7 @@ class PageParams:
 
 def get_page(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"items per page, at most {MAX_PAGE}")] = 100,
-    offset: Annotated[int, Query(ge=0, description="items to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID, description="items to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

@@ -11,6 +11,7 @@ from api.alerts import service
 from api.alerts.schemas import AlertPage, AlertRead, EventList, EventRead, NoteBody, ResolveBody
 from api.deps import NowDep, PageDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
+from api.paths import Id
 from store.models import AlertKind, AlertStatus
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -50,13 +51,13 @@ def list_alerts(
 
 
 @router.get("/{alert_id}", response_model=AlertRead, responses=responses(404), summary="One alert")
-def get_alert(alert_id: int, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> AlertRead:
+def get_alert(alert_id: Id, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> AlertRead:
     return AlertRead.build(service.get_alert(session, scope=scope, alert_id=alert_id), tz=tz, scope=scope)
 
 
 @router.get("/{alert_id}/events", response_model=EventList, responses=responses(404),
             summary="The alert's audit trail: every change, by whom and when, oldest first")
-def alert_events(alert_id: int, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> EventList:
+def alert_events(alert_id: Id, session: SessionDep, scope: ScopeDep, tz: TimezoneDep) -> EventList:
     trail = service.events(session, scope=scope, alert_id=alert_id)
     return EventList(items=[EventRead.build(e, tz=tz, scope=scope) for e in trail])
 
@@ -67,7 +68,7 @@ def alert_events(alert_id: int, session: SessionDep, scope: ScopeDep, tz: Timezo
     responses=responses(403, 404, 409),
     summary="Acknowledge an alert: someone is on it",
 )
-def acknowledge(alert_id: int, session: SessionDep, scope: ScopeDep, now: NowDep, tz: TimezoneDep) -> AlertRead:
+def acknowledge(alert_id: Id, session: SessionDep, scope: ScopeDep, now: NowDep, tz: TimezoneDep) -> AlertRead:
     return AlertRead.build(service.acknowledge(session, scope=scope, alert_id=alert_id, now=now), tz=tz, scope=scope)
 
 
@@ -78,7 +79,7 @@ def acknowledge(alert_id: int, session: SessionDep, scope: ScopeDep, now: NowDep
     summary="Resolve an alert with what was found: an outcome and a note",
 )
 def resolve(
-    alert_id: int,
+    alert_id: Id,
     session: SessionDep,
     scope: ScopeDep,
     now: NowDep,
@@ -98,7 +99,7 @@ def resolve(
     summary="Add a note to an alert's trail, whatever its status",
 )
 def add_note(
-    alert_id: int, body: NoteBody, session: SessionDep, scope: ScopeDep, now: NowDep, tz: TimezoneDep
+    alert_id: Id, body: NoteBody, session: SessionDep, scope: ScopeDep, now: NowDep, tz: TimezoneDep
 ) -> EventRead:
     event = service.add_note(session, scope=scope, alert_id=alert_id, note=body.note, now=now)
     return EventRead.build(service.EventRecord(event, scope.user.name), tz=tz, scope=scope)

@@ -104,5 +104,11 @@ def test_the_demo_shows_an_inactivity_alert_that_can_be_acknowledged(tmp_path):
         assert (acked["status"], acked["acknowledged_by"]) == ("acknowledged", "demo")
         meters = httpx.get(f"{base}/api/v1/meters", headers=headers).json()
         assert meters["total"] == 12
+        # The demo's cadre signs in on the page and finds the alert on flat 103 (meter m0002).
+        with httpx.Client(base_url=base, headers={"Origin": base}) as browser:
+            signed_in = browser.post("/login", data={"name": "cadre", "password": "anxin-demo"})
+            assert signed_in.status_code == 303, signed_in.text
+            page = browser.get("/").text
+        assert "1号楼 103" in page  # the flat of m0002, whose alert is open
     finally:
         assert stop(process) == 0

@@ -21,10 +21,12 @@ from sqlalchemy import update
 from api.app import create_app
 from api.settings import Settings
 from store import registry
-from store.alerts import Episode, sync_episodes
+from store.alerts import Episode, resolve, sync_episodes
+from store.away import add_away_window
 from store.dead_letters import Rejection, add_dead_letters
 from store.links import link_meter
 from store.models import Alert, AlertKind, AlertStatus, DeadLetter, Delivery, NotificationChannel, Role, User
+from store.pseudonyms import pseudonym
 from store.readings import Reading
 from store.times import to_ms
 from store.users import create_user
@@ -82,6 +84,8 @@ def build_world(db, readings) -> World:
                     raised_at=started + timedelta(hours=12)) for m in meters])
         for alert in session.query(Alert).all():
             w.ids[f"alert.{alert.meter_id}"] = alert.id
+            if not alert.meter_id.endswith("-mA"):  # labelled outcomes to export; the mA alerts stay open
+                resolve(session, alert_id=alert.id, user_id=None, note="seen", now=NOW, outcome="resident_fine")
         add_dead_letters(session, [Rejection("meters/x/readings", b"{}", "bad", NOW, meter_id=m) for m in meters]
                          + [Rejection("meters/readings", b"{}", "bad topic", NOW)])
         for letter in session.query(DeadLetter).all():
@@ -149,12 +153,25 @@ LISTS: dict[tuple[str, str], ListCase] = {
         "/api/v1/deliveries", lambda body: {d["recipient"] for d in body["items"]}, {
         "admin": {"c1-cadre_a", "c2-cadre_a"}, "secretary": {"c1-cadre_a"}, "cadre_a": 403, "cadre_b": 403,
         "manager": 403, "analyst": 403}),
+    ("GET", "/api/v1/exports/outcomes.csv"): ListCase(
+        "/api/v1/exports/outcomes.csv", lambda text: {int(line.split(",")[0]) for line in text.splitlines()[1:]}, {
+            "admin": {"alert.c1-mB", "alert.c2-mB", "alert.stray"}, "secretary": {"alert.c1-mB"},
+            "analyst": {"alert.c1-mB"}, "cadre_a": 403, "cadre_b": 403, "manager": 403}),
+    ("GET", "/api/v1/exports/readings.csv"): ListCase(
+        "/api/v1/exports/readings.csv", lambda text: {_UNMASK[line.split(",")[0]] for line in text.splitlines()[1:]}, {
+            "admin": {"c1.mA", "c1.mB", "c2.mA", "c2.mB", "stray"}, "secretary": {"c1.mA", "c1.mB"},
+            "analyst": {"c1.mA", "c1.mB"}, "cadre_a": 403, "cadre_b": 403, "manager": 403}),
     ("GET", "/api/v1/meter-links/export"): ListCase(
         "/api/v1/meter-links/export", lambda text: {line.split(",")[0] for line in text.splitlines()[1:]}, {
             "admin": {"c1.mA", "c1.mB"}, "secretary": {"c1.mA", "c1.mB"}, "manager": {"c1.mA"}, "cadre_a": 403,
             "cadre_b": 403, "analyst": 403},
         params=lambda w: {"community_id": w.ids["c1"]}),
 }
+
+
+# Exports name meters by pseudonym: back to meter ids, to compare.
+_UNMASK = {pseudonym(m, key=Settings().pseudonym_key): m for m in
+           [f"{c}-m{u}" for c in ("c1", "c2") for u in "AB"] + ["stray"]}
 
 
 def _resolve_names(w: World, names: set) -> set:
@@ -175,7 +192,7 @@ def check_lists(client: TestClient, w: World, cases=LISTS) -> None:
                 assert response.status_code == 403, f"{label}: {response.status_code} {response.text}"
                 continue
             assert response.status_code == 200, f"{label}: {response.text}"
-            body = response.text if case.path.endswith("/export") else response.json()
+            body = response.text if case.path.endswith(("/export", ".csv")) else response.json()
             assert case.ids(body) == _resolve_names(w, expected), label
 
 
@@ -224,6 +241,8 @@ READ_A = {"admin": 200, "secretary": 200, "cadre_a": 200, "cadre_b": 404, "manag
 CHANNEL_EDITORS = {"admin": 200, "secretary": 200, "cadre_a": 200, "cadre_b": 403, "manager": 403, "analyst": 403}
 CADRE_A_ONLY = {"admin": 404, "secretary": 404, "cadre_a": 200, "cadre_b": 404, "manager": 404, "analyst": 404}
 ALERT_ACT = {"admin": 200, "secretary": 200, "cadre_a": 200, "cadre_b": 404, "manager": 403, "analyst": 403}
+# Who may see and set when a household is away: those who look after it.
+KEEPERS = {"admin": 200, "secretary": 200, "cadre_a": 200, "cadre_b": 404, "manager": 403, "analyst": 403}
 
 
 def _reopen(db):
@@ -244,6 +263,14 @@ def _new_channel(db):
             session.add(channel)
             session.flush()
             return {"new_channel": channel.id}
+    return new
+
+
+def _new_away(db):
+    def new(w: World, _role) -> dict:
+        with db.session() as session:
+            window = add_away_window(session, household_id=w.ids["c1.A"], starts_at=NOW, ends_at=NOW + DAY, now=NOW)
+            return {"new_away": window.id}
     return new
 
 
@@ -339,6 +366,14 @@ def records(db) -> dict[tuple[str, str], RecordCase]:
         ("POST", "/api/v1/users/me/channels/{channel_id}/test"): RecordCase(
             "/api/v1/users/me/channels/{new_channel}/test", {**CADRE_A_ONLY, "cadre_a": 202},
             before_each=_new_channel(db)),
+        ("GET", "/api/v1/households/{household_id}/away"): RecordCase(
+            "/api/v1/households/{c1.A}/away", KEEPERS, frozenset({"manager", "analyst"})),
+        ("POST", "/api/v1/households/{household_id}/away"): RecordCase(
+            "/api/v1/households/{c1.A}/away", {r: 201 if s == 200 else s for r, s in KEEPERS.items()},
+            frozenset({"manager", "analyst"}), body=lambda w: {"start": "2026-11-23", "end": "2026-11-29"}),
+        ("DELETE", "/api/v1/away/{window_id}"): RecordCase(
+            "/api/v1/away/{new_away}", {r: 204 if s == 200 else s for r, s in KEEPERS.items()},
+            frozenset({"manager", "analyst"}), before_each=_new_away(db)),
         ("POST", "/api/v1/alerts/{alert_id}/notes"): RecordCase(
             "/api/v1/alerts/{alert.c1-mA}/notes", {**ALERT_ACT, "admin": 201, "secretary": 201, "cadre_a": 201},
             body=lambda w: {"note": "打过电话"}),
