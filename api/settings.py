@@ -135,6 +135,14 @@ class Settings(BaseSettings):
         parse_mqtt_url(value)
         return value
 
+    @field_validator("pseudonym_key")
+    @classmethod
+    def _check_pseudonym_key(cls, value: str) -> str:
+        if value.startswith("change-me"):
+            raise ValueError("ANXIN_PSEUDONYM_KEY is still the placeholder; set a secret of your own "
+                             "(openssl rand -hex 24)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:

@@ -74,3 +74,9 @@ def test_bad_values_say_what_to_change(field, value, words):
 def test_a_missing_config_file_is_named(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         load_settings(str(tmp_path / "nope.toml"))
+
+
+def test_the_placeholder_pseudonym_key_is_refused():
+    with pytest.raises(ValidationError, match="ANXIN_PSEUDONYM_KEY is still the placeholder"):
+        load_settings(pseudonym_key="change-me-pseudonym-key")
+    assert load_settings(pseudonym_key="0123456789abcdef").pseudonym_key == "0123456789abcdef"
