@@ -6,7 +6,7 @@ import json
 import signal
 import subprocess
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -60,6 +60,8 @@ def test_a_reading_sent_with_mosquitto_pub_is_readable_through_the_api(mosquitto
     from fastapi.testclient import TestClient
 
     from api.app import create_app
+    from store import registry
+    from store.links import link_meter
     from store.models import Role
     from store.users import create_user
 
@@ -69,8 +71,14 @@ def test_a_reading_sent_with_mosquitto_pub_is_readable_through_the_api(mosquitto
         subprocess.run(["mosquitto_pub", "-p", str(mosquitto.port), "-q", "1", "-t", "meters/dong-3-502/readings",
                         "-m", json.dumps({"ts": ts, "total_l": 88123.0})], check=True, timeout=10)
         wait_until(lambda: stored(settings) == 1, what="the reading")
-        with ingester.stores.db.session() as session:
-            _, token = create_user(session, name="cadre", role=Role.cadre, now=datetime.now(UTC))
+        now = datetime.now(UTC)
+        with ingester.stores.db.session() as session:  # the flat's cadre reads its meter
+            community = registry.create_community(session, name="东湖社区", now=now)
+            building = registry.create_building(session, community_id=community.id, name="3号楼")
+            flat = registry.create_household(session, building_id=building.id, unit="502", now=now)
+            link_meter(session, meter_id="dong-3-502", household_id=flat.id, at=now - timedelta(days=1))
+            cadre, token = create_user(session, name="cadre", role=Role.cadre, now=now, community_id=community.id)
+            registry.assign_cadre(session, household_id=flat.id, user_id=cadre.id)
         api = TestClient(create_app(settings=settings, db=ingester.stores.db, readings=ingester.stores.readings))
         body = api.get("/api/v1/meters/dong-3-502/readings", headers={"Authorization": f"Bearer {token}"}).json()
         assert [item["total_l"] for item in body["items"]] == [88123.0]
