@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, Field, field_validator
 
 from api.households.service import HouseholdHours, HouseholdStatus, HouseholdSummary
+from api.meters.schemas import HourRead
 from api.paths import IdField
 from api.timefmt import local
 from store.models import MeterLink
@@ -116,22 +117,21 @@ class LinkResult(BaseModel):
     household: HouseholdStatusRead
 
 
-class HourRead(BaseModel):
-    hour: datetime = Field(description="start of the hour")
+class HouseholdHourRead(HourRead):
+    """An hour of the meter that served the household then (its totals are that meter's register)."""
+
     meter_id: str = Field(description="the meter that served the household in this hour")
-    total_l: float = Field(description="that meter's register total at the hour's last reading, litres")
-    first_l: float = Field(description="its register total at the hour's first reading, litres")
-    readings: int = Field(description="readings in the hour")
 
 
 class HouseholdHourly(BaseModel):
     household_id: int
     start: datetime = Field(description="window start, inclusive")
     end: datetime = Field(description="window end, exclusive")
-    items: list[HourRead] = Field(description="hours with readings, oldest first, across the household's meters")
+    items: list[HouseholdHourRead] = Field(
+        description="hours with readings, oldest first, across the household's meters")
 
     @classmethod
     def build(cls, hours: HouseholdHours, *, tz: ZoneInfo) -> HouseholdHourly:
         return cls(household_id=hours.household_id, start=local(hours.start, tz), end=local(hours.end, tz),
-                   items=[HourRead(hour=local(h.hour, tz), meter_id=h.meter_id, total_l=h.total_l,
+                   items=[HouseholdHourRead(hour=local(h.hour, tz), meter_id=h.meter_id, total_l=h.total_l,
                                    first_l=h.first_l, readings=h.readings) for h in hours.items])
