@@ -7,23 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AfterValidator
-from pydantic_core import PydanticCustomError
 
 from api.deps import NowDep, PageDep, ReadingsDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
 from api.meters import service
 from api.meters.schemas import HourlyList, MeterPage, MeterRead, ReadingList
+from api.timefmt import require_offset
 
 router = APIRouter(prefix="/meters", tags=["meters"])
-
-
-def _require_offset(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise PydanticCustomError(
-            "naive_datetime",
-            "give the time with its UTC offset, e.g. 2026-11-22T13:00:00+08:00 or 2026-11-22T05:00:00Z",
-        )
-    return value
 
 
 def _window_edge(description: str) -> object:
@@ -31,10 +22,10 @@ def _window_edge(description: str) -> object:
 
 
 HourlyStart = Annotated[
-    datetime | None, AfterValidator(_require_offset), _window_edge("inclusive; default: end - 30 days")
+    datetime | None, AfterValidator(require_offset), _window_edge("inclusive; default: end - 30 days")
 ]
-Start = Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("inclusive; default: end - 7 days")]
-End = Annotated[datetime | None, AfterValidator(_require_offset), _window_edge("exclusive; default: now")]
+Start = Annotated[datetime | None, AfterValidator(require_offset), _window_edge("inclusive; default: end - 7 days")]
+End = Annotated[datetime | None, AfterValidator(require_offset), _window_edge("exclusive; default: now")]
 
 
 @router.get("", response_model=MeterPage, responses=responses(403),
