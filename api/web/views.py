@@ -28,6 +28,7 @@ from api.deps import (
     SettingsDep,
     TimezoneDep,
 )
+from api.paths import MAX_ID  # larger ids match no record; PostgreSQL would refuse to compare with them
 from api.settings import Settings
 from api.web import service
 from api.web.csrf import same_origin
@@ -41,7 +42,6 @@ from store.web_sessions import end_session, start_session, user_for_session
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "anxin_lang"
-_MAX_ID = 2**31 - 1  # larger than any id; PostgreSQL would refuse to compare with it
 _templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                          trim_blocks=True, lstrip_blocks=True)
 
@@ -149,7 +149,7 @@ def alerts_fragment(
         cards, total = service.open_alerts(session, scope=scope)
     else:
         try:
-            if household > _MAX_ID:
+            if household > MAX_ID:
                 raise NotFound(f"household {household} does not exist")
             status = service.household_status(session, scope=scope, readings=readings, household_id=household,
                                               now=now, tz=tz)
@@ -170,7 +170,7 @@ def household_page(
         return _to_login()
     scope = scope_for(session, user, pseudonym_key=settings.pseudonym_key)
     try:
-        if household_id > _MAX_ID:
+        if household_id > MAX_ID:
             raise NotFound(f"household {household_id} does not exist")
         status = service.household_status(session, scope=scope, readings=readings, household_id=household_id,
                                           now=now, tz=tz)
