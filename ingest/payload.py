@@ -88,11 +88,10 @@ def parse_message(
     ([1500.0], [(1, 'total_l must be a non-negative number, got -5')])
     """
     meter_id = meter_id_from_topic(topic)
-    received_at = from_ms(received_ms)
     result = ParsedMessage(meter_id, [], [])
 
     def reject(reason: str, raw: bytes, item_index: int | None = None) -> None:
-        result.rejections.append(Rejection(topic, raw, reason, received_at, meter_id, item_index))
+        result.rejections.append(Rejection(topic, raw, reason, from_ms(received_ms), meter_id, item_index))
 
     try:
         if meter_id is None:
@@ -105,12 +104,44 @@ def parse_message(
         reject(str(exc), payload[: rules.max_payload_bytes])
         return result
 
+    readings = result.readings
+    latest_ts_ms = received_ms + rules.max_clock_skew_s * 1000
     for index, item in items:
+        reading = _plain_reading(item, meter_id, received_ms, latest_ts_ms, rules)
+        if reading is not None:
+            readings.append(reading)
+            continue
         try:
-            result.readings.append(_reading(item, meter_id, received_ms, rules))
+            readings.append(_reading(item, meter_id, received_ms, rules))
         except _Refused as exc:
             reject(str(exc), payload if index is None else _item_bytes(item), index)
     return result
+
+
+def _plain_reading(item: Any, meter_id: str, received_ms: int, latest_ts_ms: float,
+                   rules: PayloadRules) -> Reading | None:
+    """The common shape, ``{"ts": "<ISO with offset>", "total_l": <number>}`` and nothing else, checked
+    quickly; None for anything else or anything doubtful, which ``_reading`` then decides with its reasons.
+
+    >>> _plain_reading({"ts": "2024-05-01T10:00:00+08:00", "total_l": 5}, "m", 1_714_528_800_000,
+    ...                1_714_529_100_000, PayloadRules())
+    Reading(meter_id='m', ts_ms=1714528800000, total_l=5.0, received_ms=1714528800000, extra=None)
+    """
+    if type(item) is not dict or len(item) != 2:
+        return None
+    ts, total = item.get("ts"), item.get("total_l")
+    if type(ts) is not str or (type(total) is not float and type(total) is not int):
+        return None
+    try:
+        when = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    if when.tzinfo is None or not 0 <= total <= rules.max_total_l:  # a NaN fails the comparison too
+        return None
+    ts_ms = (when - _EPOCH) // _ONE_MS
+    if ts_ms < rules.earliest_ts_ms or ts_ms > latest_ts_ms:
+        return None
+    return Reading(meter_id, ts_ms, float(total), received_ms)
 
 
 def _load(payload: bytes, rules: PayloadRules) -> Any:
@@ -126,7 +157,7 @@ def _load(payload: bytes, rules: PayloadRules) -> Any:
         reason = f"payload is not UTF-8 text (bad byte at offset {exc.start}); send JSON as UTF-8"
         raise _Refused(reason) from None
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        return _DECODER.decode(text) if not text.startswith("\ufeff") else json.loads(text)  # loads names a BOM
     except json.JSONDecodeError as exc:
         raise _Refused(f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
@@ -137,6 +168,9 @@ def _load(payload: bytes, rules: PayloadRules) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise _Refused(f"payload is not JSON: {name} is not a JSON number; send a finite number or omit it")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)  # one for all: json.loads would build one a call
 
 
 def _items(document: Any, rules: PayloadRules) -> list[tuple[int | None, Any]]:
