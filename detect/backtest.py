@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from detect.csvio import ALERTS_CSV_COLUMNS, CsvFormatError, parse_times_ms, to_iso
-from detect.episodes import concat_episodes, empty_episodes
+from detect.episodes import concat_episodes, empty_episodes, sort_readings
 
 
 _DAY_MS = 86_400_000
@@ -75,6 +75,9 @@ def backtest(
     if until_ms is None:
         until_ms = int(readings["received_ms"].max()) if len(readings) else 0
     readings = readings[readings["received_ms"] <= until_ms]
+    # Meters as integer codes in the order of their ids: every sort and grouping below is on
+    # integers, and the detectors consume the meters in the same order as they would the ids.
+    names, readings, away = _encode(readings, away)
     by_kind: dict[str, pd.DataFrame] = {}
     for detector in in_step_order(detectors):
         if regroups(detector):
@@ -86,8 +89,28 @@ def backtest(
         else:
             found = detector.step(readings, None, until_ms=until_ms, **windows)[0]
         by_kind[detector.kind] = concat_episodes([by_kind.get(detector.kind, empty_episodes()), found])
-    episodes = concat_episodes(list(by_kind.values()))
+    episodes = _decode(concat_episodes(list(by_kind.values())), names)
     return episodes.sort_values(["raised_ms", "meter_id", "kind"], kind="stable").reset_index(drop=True)
+
+
+def _encode(readings: pd.DataFrame, away: pd.DataFrame | None) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame | None]:
+    """Readings (and away windows) with meter_id replaced by its rank among the meter ids, and the ids."""
+    codes, names = pd.factorize(readings["meter_id"].to_numpy(dtype=object), sort=True)
+    readings = sort_readings(readings.assign(meter_id=codes.astype("int64")))
+    if away is not None:
+        known = away["meter_id"].isin(names).to_numpy()
+        away = away[known].assign(meter_id=pd.Index(names).get_indexer(away["meter_id"][known]).astype("int64"))
+    return np.asarray(names, dtype=object), readings, away
+
+
+def _decode(episodes: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
+    """Episodes with meter codes turned back into meter ids (the fleet's own id is kept)."""
+    if episodes.empty:
+        return episodes
+    ids = episodes["meter_id"].to_numpy(dtype=object).copy()
+    coded = np.array([not isinstance(m, str) for m in ids], dtype=bool)
+    ids[coded] = names[ids[coded].astype("int64")]
+    return episodes.assign(meter_id=ids)
 
 
 def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int, windows: dict) -> pd.DataFrame:
@@ -95,11 +118,20 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
     if readings.empty:
         return detector.step(readings, None, until_ms=until_ms, **windows)[0]
     received = readings["received_ms"].to_numpy()
+    ts = readings["ts_ms"].to_numpy()
+    # A detector that learns only from the newest ``history_days`` of what it is given gets only those.
+    newest_only = getattr(detector, "learns_from_newest_days", False)
+    by_arrival = np.argsort(received, kind="stable")
+    newest_by_arrival = np.maximum.accumulate(ts[by_arrival])
     start = int(received.min()) // _DAY_MS * _DAY_MS
     carry, closed, episodes = None, [], None
     for begin in range(start, until_ms + 1, refit_ms):
         end = min(begin + refit_ms, until_ms + 1)
-        fitted = clone(detector).fit(readings[received < begin])
+        known = received < begin
+        arrived = int(np.searchsorted(received[by_arrival], begin))
+        if newest_only and arrived:
+            known &= ts >= newest_by_arrival[arrived - 1] - int(detector.history_days * _DAY_MS)
+        fitted = clone(detector).fit(readings[known])
         piece = readings[(received >= begin) & (received < end)]
         episodes, carry = fitted.step(piece, carry, until_ms=end - 1, **windows)
         closed.append(episodes[episodes["ended_ms"].notna()])

@@ -140,6 +140,9 @@ class UnusualPatternDetector(BaseEstimator):
 
     learns_from_history: ClassVar[bool] = True
 
+    learns_from_newest_days: ClassVar[bool] = True
+    """``fit`` looks only at the readings within ``history_days`` of the newest one it is given."""
+
     def __init__(
         self,
         method: str = "rule",

@@ -1,0 +1,16 @@
+"""The backtest benchmark runs at a tiny size and prints sane figures (no timing is asserted)."""
+
+from __future__ import annotations
+
+import re
+
+from bench import backtest
+
+
+def test_the_backtest_benchmark_prints_its_rates_and_the_ratio_to_read_csv(capsys):
+    backtest.main(["--meters", "3", "--days", "10"])
+    out = capsys.readouterr().out
+    assert "720 readings, 3 meters" in out
+    rates = [float(r.replace(",", "")) for r in re.findall(r"([\d,]+) readings/s", out)]
+    assert len(rates) == 5 and all(r > 0 for r in rates)
+    assert re.search(r"ratio backtest total / read_csv alone: \d+\.\dx wall", out)
