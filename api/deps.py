@@ -28,6 +28,9 @@ from store.users import user_for_token
 from store.web_sessions import user_for_session
 
 MAX_PAGE = 1000
+# Requests holding a database session at once: below SQLAlchemy's default pool of 5 + 10 connections,
+# leaving some for the detector, the notifier and the ingester's dead letters in `anxin run`.
+SESSIONS_AT_ONCE = 10
 SESSION_COOKIE = "anxin_session"  # the web page's sign-in (api/web); the JSON API accepts it too
 
 HOW_TO_GET_A_TOKEN = (
@@ -80,7 +83,10 @@ NowDep = Annotated[datetime, Depends(get_now)]
 TimezoneDep = Annotated[ZoneInfo, Depends(get_timezone)]
 # scope="function": commit (or roll back) before the response goes out, so a client never sees
 # 200 for a change that failed to commit.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+# max_concurrency: requests beyond SESSIONS_AT_ONCE wait for a session in the event loop, not in a
+# worker thread. Without it, 100 clients deadlock the API: all 40 worker threads wait for one of the
+# pool's 15 connections, held by requests whose next step waits for a worker thread (bench/api.py).
+SessionDep = Annotated[Session, Depends(get_session, scope="function", max_concurrency=SESSIONS_AT_ONCE)]
 
 
 def get_current_user(
