@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test services venv clean
+.PHONY: demo test services venv clean bench soak
 
 demo: $(BIN)/anxin
 	$(BIN)/anxin demo
@@ -16,6 +16,22 @@ test: $(BIN)/anxin services
 
 services:
 	bash tests/services.sh
+
+# Every benchmark in turn at its default (README) size, each against its reference in the same run;
+# about 30 minutes on the 2-core machine. The hour-long soak is `make soak`.
+bench: $(BIN)/anxin services
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench.ingest --store both
+	$(BIN)/python -m bench.ingest --store both --batch 96
+	$(BIN)/python -m bench.ingest --batch 96 --backlog --ingesters 2
+	$(BIN)/python -m bench.tick
+	$(BIN)/python -m bench.backtest
+	$(BIN)/python -m bench.api
+
+soak: $(BIN)/anxin services
+	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/python -m bench.soak
 
 venv: $(BIN)/anxin
 
