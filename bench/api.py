@@ -16,7 +16,9 @@ with ``--clients`` connections:
   clicking through a page do.
 
 The reference, side by side under the same load: a bare FastAPI app on the same uvicorn, whose
-one route answers a constant (the framework's own ceiling). Prints p50, p99 and requests/s.
+one route answers a constant (the framework's own ceiling). Prints p50, p99, requests/s, the ratio
+to the reference's requests/s, and the server's CPU milliseconds per request, which a busy shared
+machine disturbs far less than latency.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -180,6 +183,13 @@ class Server:
             raise RuntimeError(f"{' '.join(self.argv)} did not start: {self.log.read_text()[-2000:]}") from None
         return self
 
+    def cpu_s(self) -> float:
+        """User and system CPU seconds the server has used so far."""
+        import psutil
+
+        times = psutil.Process(self.process.pid).cpu_times()
+        return times.user + times.system
+
     def __exit__(self, *exc) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -221,31 +231,38 @@ class Result:
     p99_ms: float
     max_ms: float
     failed: int
+    cpu_ms: float = float("nan")  # the server's CPU time per request: robust to a busy machine
 
 
 def load(name: str, url: str, paths: list[str], *, token: str, clients: int, seconds: float, think_ms: int,
-         workdir: Path) -> Result:
-    """wrk with ``clients`` connections on two threads for ``seconds``; each request picks one of ``paths``."""
+         workdir: Path, server: Server | None = None) -> Result:
+    """wrk with ``clients`` connections on two threads for ``seconds``; each request picks one of ``paths``.
+
+    With ``server``, also the server process's CPU seconds (all its threads) per request.
+    """
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("bench.api needs wrk: apt-get install -y wrk (make bench does)")
     script = workdir / "load.lua"
     script.write_text(_LUA % {"paths": ", ".join(json.dumps(p) for p in paths), "token": token, "think": think_ms})
     threads = max(1, min(2, clients))
+    cpu_before = server.cpu_s() if server is not None else 0.0
     run = subprocess.run([wrk, f"-t{threads}", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
                           "-s", str(script), url], capture_output=True, text=True, check=True)
     line = next((ln for ln in run.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no figures: {run.stdout}\n{run.stderr}")
     f = json.loads(line[6:])
+    cpu_ms = (server.cpu_s() - cpu_before) * 1000 / max(1, f["requests"]) if server is not None else float("nan")
     return Result(name, f["requests"], f["requests"] / (f["duration_us"] / 1e6), f["p50_us"] / 1000,
-                  f["p99_us"] / 1000, f["max_us"] / 1000, f["non2xx"] + f["errors"])
+                  f["p99_us"] / 1000, f["max_us"] / 1000, f["non2xx"] + f["errors"], cpu_ms)
 
 
 def print_result(r: Result, reference: Result | None) -> None:
     ratio = f"{r.rps / reference.rps:6.2f}x" if reference is not None and reference.rps else "   ref"
     print(f"  {r.name:44s} {r.rps:8,.0f} req/s {ratio}  p50 {r.p50_ms:7.1f} ms  p99 {r.p99_ms:7.1f} ms  "
-          f"max {r.max_ms:7.1f} ms  {r.requests:7,d} requests  {r.failed} failed", flush=True)
+          f"max {r.max_ms:7.1f} ms  cpu {r.cpu_ms:5.2f} ms/req  {r.requests:7,d} requests  {r.failed} failed",
+          flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -261,6 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     from ingest.broker import free_port
     from tests.servers import create_postgres_database, drop_postgres_database
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers and drop the database on the way out
     now = datetime.now(UTC)
     modes = {"saturated": 0, "paced": args.think_ms}
     with tempfile.TemporaryDirectory(prefix="anxin-bench-api-") as tmp:
@@ -292,9 +310,7 @@ def run_database(database: str, url: str, seeded: Seeded, *, readings: Path, wor
     ref_port, api_port = port_for(), port_for()
     reference = Server([sys.executable, "-m", "uvicorn", "bench.api:constant_app", "--port", str(ref_port)],
                        port=ref_port, env={}, log=work / "reference.log")
-    api = Server([sys.executable, "-m", "api.cli", "api", "--host", "127.0.0.1", "--port", str(api_port)]
-                 if False else [str(Path(sys.executable).with_name("anxin")), "api", "--host", "127.0.0.1",
-                                "--port", str(api_port)],
+    api = Server([str(Path(sys.executable).with_name("anxin")), "api", "--host", "127.0.0.1", "--port", str(api_port)],
                  port=api_port, env={"ANXIN_DATABASE_URL": url, "ANXIN_READINGS_URL": f"sqlite:///{readings}"},
                  log=work / f"api-{database}.log")
     alerts = ["/api/v1/alerts?status=open,acknowledged"]
@@ -315,12 +331,12 @@ def run_database(database: str, url: str, seeded: Seeded, *, readings: Path, wor
             load("warm-up", f"http://127.0.0.1:{ref_port}/constant", ["/constant"], token="-", clients=10,
                  seconds=2, think_ms=0, workdir=work)
             ref = load("reference: bare FastAPI route, constant", f"http://127.0.0.1:{ref_port}/constant",
-                       ["/constant"], token="-", **kw)
+                       ["/constant"], token="-", server=reference, **kw)
             print_result(ref, None)
             for name, paths, role in scenarios:
                 load("warm-up", base + paths[0], paths, token=seeded.tokens[role], clients=10, seconds=2, think_ms=0,
                      workdir=work)
-                print_result(load(name, base + paths[0], paths, token=seeded.tokens[role], **kw), ref)
+                print_result(load(name, base + paths[0], paths, token=seeded.tokens[role], server=api, **kw), ref)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import csv
 import json
 import os
 import random
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -205,6 +206,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from ingest.broker import free_port
     from tests.servers import Mosquitto, wait_for_port
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop anxin and the broker on the way out
 
     out = args.out or OUT / f"soak-{datetime.now().strftime('%Y%m%d-%H%M%S')}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
