@@ -1,0 +1,44 @@
+"""Smoke test of ``python -m bench.ingest`` at a tiny size, so that ``make bench`` cannot silently rot.
+
+It checks that the benchmark runs and prints sane figures; it asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "bench.ingest", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def _rows(output: str) -> dict[str, list[str]]:
+    rows = [line.strip("|").split("|") for line in output.splitlines() if line.startswith("| ") and "---" not in line]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
+
+
+def test_single_readings_into_sqlite_against_both_references():
+    rows = _rows(_bench("--messages", "300", "--meters", "30"))
+    assert set(rows) == {"mosquitto_sub (C, stores nothing)", "bare paho-mqtt (stores nothing)",
+                         "anxin ingester -> sqlite"}
+    for readings, seconds, rate, *_ in rows.values():
+        assert readings == "300" and float(seconds) > 0 and float(rate.replace(",", "")) > 0
+    assert rows["anxin ingester -> sqlite"][-1] == "300 stored, checked"
+    assert re.fullmatch(r"\d+\.\d%", rows["anxin ingester -> sqlite"][3])  # the ratio to the broker
+
+
+def test_a_backlog_of_batches_drained_by_two_ingesters_on_a_shared_subscription():
+    output = _bench("--messages", "40", "--meters", "10", "--batch", "96", "--backlog", "--ingesters", "2")
+    rows = _rows(output)
+    assert "backlog drain" in output
+    assert rows["anxin ingester -> sqlite"][-1] == "3,840 stored, checked"
+    shared = rows["anxin ingester -> sqlite, 2 processes on $share"]
+    assert shared[0] == "3,840" and shared[-1].endswith("3,840 stored, checked") and "shares" in shared[-1]
