@@ -28,6 +28,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -49,12 +50,12 @@ WINDOW = 20_000  # unacknowledged PUBLISH packets the publisher allows (packet i
 def make_messages(n_messages: int, batch: int, meters: int, now_s: int | None = None) -> list[tuple[str, bytes]]:
     """Messages for ``meters`` meters, in the README's common shape (ISO ts with offset, total_l).
 
-    Single readings are a minute apart per meter, batches are 96 readings 15 minutes apart (a day);
+    Readings are 15 minutes apart per meter (the fastest cadence of real meters), 96 to a batch (a day);
     everything lies in the past, within the InfluxDB raw retention, and no meter sends more than
     the flood rule's burst (1,000 messages) when ``n_messages <= 1000 * meters``.
     """
     now_s = int(time.time()) if now_s is None else now_s
-    step_s = 60 if batch == 1 else 900
+    step_s = 900
     per_meter = -(-n_messages // meters) * batch
     start_s = now_s - per_meter * step_s - 3600
     messages = []
@@ -188,9 +189,17 @@ class Outcome:
         return self.readings / self.seconds
 
 
+_CHILDREN: list[subprocess.Popen] = []  # ended in main's finally, also on SIGTERM
+
+
 def _child(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bench.ingest", *args], cwd=ROOT, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, bufsize=1)
+    return _started(subprocess.Popen([sys.executable, "-m", "bench.ingest", *args], cwd=ROOT, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, bufsize=1))
+
+
+def _started(proc: subprocess.Popen) -> subprocess.Popen:
+    _CHILDREN.append(proc)
+    return proc
 
 
 def _wait_ready(proc: subprocess.Popen) -> None:
@@ -208,8 +217,8 @@ def run_mosquitto_sub(port: int, publisher: RawPublisher | None, n: int, reading
     if publisher is not None:  # a backlog's session was made before publishing (making it again would drain it)
         make_session(port, client_id, TOPIC, "3.1.1")
     started = time.time()
-    proc = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", TOPIC, "-q", "1",
-                             "-c", "-i", client_id, "-C", str(n)], stdout=subprocess.DEVNULL)
+    proc = _started(subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", TOPIC, "-q", "1",
+                             "-c", "-i", client_id, "-C", str(n)], stdout=subprocess.DEVNULL))
     if publisher is not None:
         started, _ = publisher.run()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -398,6 +407,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from tests.servers import InfluxDB, Mosquitto
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop the servers
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-ingest-"))
     (workdir / "mosquitto").mkdir(parents=True, exist_ok=True)
     broker = Mosquitto(workdir / "mosquitto")
@@ -466,6 +476,9 @@ def main(argv: list[str] | None = None) -> None:
         load = os.getloadavg()
         print(f"\n# load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     finally:
+        for proc in _CHILDREN:
+            if proc.poll() is None:
+                proc.kill()
         broker.stop()
         if influx is not None:
             influx.stop()
