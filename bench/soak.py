@@ -42,7 +42,7 @@ import psutil
 
 OUT = Path(__file__).with_name("out")
 FIELDS = ["t_s", "rss_mb", "cpu_s", "published", "stored", "backlog", "lag_s", "ticks", "tick_max_s",
-          "tick_last_s", "since_tick_s", "probe_n", "probe_p50_ms", "probe_p99_ms", "probe_errors"]
+          "tick_cpu_max_s", "tick_last_s", "since_tick_s", "probe_n", "probe_p50_ms", "probe_p99_ms", "probe_errors"]
 
 
 # --- the anxin process: `anxin run` with a timer around each detector tick -------------------------
@@ -56,12 +56,12 @@ def serve() -> None:
     tick = Monitor.tick
 
     def timed_tick(self):
-        started = time.time()
+        started, cpu = time.time(), time.thread_time()
         try:
             return tick(self)
         finally:
-            with open(log_path, "a") as f:
-                f.write(f"{started:.3f},{time.time() - started:.3f}\n")
+            with open(log_path, "a") as f:  # wall time moves with the machine's load; the thread's CPU time less so
+                f.write(f"{started:.3f},{time.time() - started:.3f},{time.thread_time() - cpu:.3f}\n")
 
     Monitor.tick = timed_tick
     sys.argv = ["anxin", "run"]
@@ -183,11 +183,12 @@ def newest_stored(readings_db: Path) -> tuple[int, int | None]:
     return (row[0], row[1]) if row else (0, None)
 
 
-def read_ticks(path: Path, since: float) -> list[tuple[float, float]]:
+def read_ticks(path: Path, since: float) -> list[tuple[float, float, float]]:
+    """(start, wall seconds, CPU seconds) of each detector tick that ended after ``since``."""
     if not path.exists():
         return []
-    ticks = [tuple(map(float, line.split(","))) for line in path.read_text().splitlines() if line]
-    return [(s, d) for s, d in ticks if s + d >= since]
+    ticks = [tuple(map(float, line.split(","))) for line in path.read_text().splitlines() if line.count(",") == 2]
+    return [(s, d, c) for s, d, c in ticks if s + d >= since]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -260,9 +261,10 @@ def main(argv: list[str] | None = None) -> None:
                         "published": publisher.sent, "stored": seq, "backlog": publisher.sent - seq,
                         "lag_s": round(now - newest_ts / 1000, 3) if newest_ts else "",
                         "ticks": len(all_ticks),
-                        "tick_max_s": max((d for _, d in ticks), default=""),
+                        "tick_max_s": max((d for _, d, _ in ticks), default=""),
+                        "tick_cpu_max_s": max((c for _, _, c in ticks), default=""),
                         "tick_last_s": all_ticks[-1][1] if all_ticks else "",
-                        "since_tick_s": round(now - sum(all_ticks[-1]), 1) if all_ticks else "",
+                        "since_tick_s": round(now - sum(all_ticks[-1][:2]), 1) if all_ticks else "",
                         "probe_n": len(latencies),
                         "probe_p50_ms": round(percentile(latencies, 50) * 1000, 1),
                         "probe_p99_ms": round(percentile(latencies, 99) * 1000, 1), "probe_errors": errors,
@@ -301,6 +303,7 @@ def summarize(rows: list[dict], args) -> None:
     backlog = [r["backlog"] for r in steady]
     p99 = [r["probe_p99_ms"] for r in steady]
     ticks = [r["tick_max_s"] for r in steady if r["tick_max_s"] != ""]
+    tick_cpu = [r["tick_cpu_max_s"] for r in steady if r["tick_cpu_max_s"] != ""]
     cpu = (rows[-1]["cpu_s"] - rows[0]["cpu_s"]) / max(1.0, rows[-1]["t_s"] - rows[0]["t_s"])
     stored_rate = (rows[-1]["stored"] - rows[0]["stored"]) / max(1.0, rows[-1]["t_s"] - rows[0]["t_s"])
     print(f"summary after a {warm:g} s warm-up, {len(steady)} samples ({args.meters:,} meters, {args.rate:g} msg/s):")
@@ -313,7 +316,8 @@ def summarize(rows: list[dict], args) -> None:
     print(f"  backlog      {min(backlog):8d} .. {max(backlog):8d} msgs slope {slope_per_hour(t, backlog):+8.1f} msgs/h")
     if ticks:
         print(f"  detector tick: longest {max(ticks):.2f} s, median of per-sample longest {statistics.median(ticks):.2f} s "
-              f"(tick every {args.tick_s:g} s)")
+              f"(tick every {args.tick_s:g} s); its CPU time: longest {max(tick_cpu):.2f} s, median "
+              f"{statistics.median(tick_cpu):.2f} s")
     print(f"  API probe p99 {min(p99):6.1f} .. {max(p99):6.1f} ms   slope {slope_per_hour(t, p99):+8.1f} ms/h; "
           f"errors {sum(r['probe_errors'] for r in steady)}")
 
