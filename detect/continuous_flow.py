@@ -233,10 +233,10 @@ class ContinuousFlowDetector(BaseEstimator):
             ],
             ignore_index=True,
         ).sort_values(["meter_id", "night"], kind="stable", ignore_index=True)
-        sequence["lowest"] = (
-            sequence.groupby("meter_id", sort=False)["rate"]
-            .rolling(self.background_nights, min_periods=1).min().reset_index(level=0, drop=True)
-        )
+        sequence_meters = sequence["meter_id"].to_numpy()
+        sequence["lowest"] = _rolling_min(sequence["rate"].to_numpy("float64"),
+                                          np.r_[True, sequence_meters[1:] != sequence_meters[:-1]],
+                                          self.background_nights)
         left = pd.DataFrame({"meter_id": meters, "over_before": over_before.astype("int64"),
                              "row": np.arange(len(meters))}).sort_values("over_before", kind="stable")
         right = sequence[["meter_id", "night", "lowest"]].astype({"meter_id": object, "night": "int64"})
@@ -256,7 +256,7 @@ class ContinuousFlowDetector(BaseEstimator):
         state["night_l"] = tail["litres"]
         state["night_h"] = tail["hours"]
         state["night_peak"] = tail["peak"]
-        state["nights"] = kept.groupby("meter_id")["rate"].agg(tuple).reindex(state.index)
+        state["nights"] = _tuples(kept["meter_id"].to_numpy(), kept["rate"].to_numpy("float64")).reindex(state.index)
         state["nights"] = [n if isinstance(n, tuple) else () for n in state["nights"]]
         return background, state
 
@@ -323,6 +323,28 @@ def _intervals(rows: pd.DataFrame, carry: pd.DataFrame) -> pd.DataFrame:
     # A first reading gets its own time as start: a zero-length interval that never flows.
     judged["start"] = judged["start"].fillna(judged["ts_ms"]).astype("int64")
     return judged
+
+
+def _rolling_min(values: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """Per row, the least of the last ``window`` values of its run (runs begin where ``starts``)."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    index = np.arange(n)[:, None] - np.arange(window)[None, :]
+    inside = index >= run_start[:, None]
+    return np.where(inside, values[np.maximum(index, 0)], np.inf).min(axis=1)
+
+
+def _tuples(keys: np.ndarray, values: np.ndarray) -> pd.Series:
+    """The values of each run of equal keys as one tuple, indexed by the key."""
+    if len(keys) == 0:
+        return pd.Series([], dtype=object, index=pd.Index([], dtype=object))
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    listed = values.tolist()
+    return pd.Series([tuple(listed[b:e]) for b, e in zip(starts, ends)], index=pd.Index(keys[starts], dtype=object),
+                     dtype=object)
 
 
 def _local_ms(ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:

@@ -114,9 +114,10 @@ class OfflineDetector(BaseEstimator):
         history = self._gap_history(carry, pd.unique(meters))
         gaps = pd.concat([history, new_gaps[~np.isnan(prev)]], ignore_index=True)
         gaps = gaps.sort_values(["meter_id", "order"], kind="stable").reset_index(drop=True)
-        grouped = gaps.groupby("meter_id", sort=False)["gap"]
-        cadence_after = grouped.rolling(self.window, min_periods=1).median().reset_index(level=0, drop=True)
-        gaps["cadence_before"] = cadence_after.groupby(gaps["meter_id"]).shift(1)
+        gap_meters = gaps["meter_id"].to_numpy()
+        starts = np.r_[True, gap_meters[1:] != gap_meters[:-1]] if len(gaps) else np.zeros(0, dtype=bool)
+        cadence_after = _rolling_median(gaps["gap"].to_numpy("float64"), starts, self.window)
+        gaps["cadence_before"] = np.where(starts, np.nan, np.r_[np.nan, cadence_after[:-1]])
         fresh = gaps[gaps["order"] == 1]
         allowed = self.allowed_gap_ms(fresh["cadence_before"].to_numpy(dtype="float64"))
         over = fresh["gap"].to_numpy() > allowed
@@ -125,12 +126,17 @@ class OfflineDetector(BaseEstimator):
             started_ms=fresh["start"][over], raised_ms=fresh["start"][over] + allowed[over],
             ended_ms=fresh["arrival"][over],
         )
-        recent = gaps.groupby("meter_id", sort=False).tail(self.window)
         tail = pd.DataFrame(index=pd.Index(pd.unique(meters), dtype=object))
         tail["last_arrival"] = pd.Series(arrival, index=meters).groupby(level=0).max()
-        tail["cadence"] = cadence_after.groupby(gaps["meter_id"]).last().reindex(tail.index)
-        tail["gaps"] = recent.groupby("meter_id")["gap"].agg(tuple).reindex(tail.index)
-        tail["gaps"] = tail["gaps"].map(lambda g: g if isinstance(g, tuple) else ())
+        # Per meter (gaps are grouped by meter, in the order of its first upload): its cadence and last gaps.
+        ends = np.r_[np.flatnonzero(starts[1:]), len(gaps) - 1] if len(gaps) else np.zeros(0, dtype="int64")
+        by_meter = pd.Index(gap_meters[ends], dtype=object)
+        tail["cadence"] = pd.Series(cadence_after[ends], index=by_meter).reindex(tail.index)
+        values = gaps["gap"].to_numpy("float64")
+        begins = np.flatnonzero(starts)
+        recent = [tuple(values[max(b, e + 1 - self.window):e + 1].tolist()) for b, e in zip(begins, ends)]
+        tail["gaps"] = pd.Series(recent, index=by_meter, dtype=object).reindex(tail.index)
+        tail["gaps"] = [g if isinstance(g, tuple) else () for g in tail["gaps"]]
         new_carry = pd.concat([carry.drop(tail.index, errors="ignore"), tail])
         return [closed], new_carry
 
@@ -151,3 +157,14 @@ class OfflineDetector(BaseEstimator):
              "gaps": pd.Series([], dtype=object)},
             index=pd.Index([], dtype=object),
         )
+
+
+def _rolling_median(values: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
+    """Per row, the median of the last ``window`` values of its run (runs begin where ``starts``)."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    run_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    index = np.arange(n)[:, None] - np.arange(window)[None, :]
+    inside = index >= run_start[:, None]
+    return np.nanmedian(np.where(inside, values[np.maximum(index, 0)], np.nan), axis=1)
