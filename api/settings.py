@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from detect.shard import Shard
+
 
 # Set by load_settings(config_file=...) for the duration of one Settings() call.
 _CONFIG_FILE: ContextVar[str | None] = ContextVar("anxin_config_file", default=None)
@@ -100,6 +102,7 @@ class Settings(BaseSettings):
     ingest_meter_burst: float = Field(1000.0, ge=1, description="flood rule: messages a meter may send at once")
     detect_tick_s: float = Field(60.0, gt=0)
     detect_history_days: float = Field(14.0, gt=0, description="history the detector reloads at start")
+    detect_shard: str = Field("0/1", description="i/n: this detector owns the meters whose crc32 mod n is i")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     ingest_metrics_host: str = Field("127.0.0.1", description="where `anxin ingest` serves /metrics")
@@ -150,6 +153,12 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}; use an IANA name such as Asia/Shanghai") from exc
+        return value
+
+    @field_validator("detect_shard")
+    @classmethod
+    def _check_shard(cls, value: str) -> str:
+        Shard.parse(value)
         return value
 
     @field_validator("mqtt_topic")

@@ -24,6 +24,7 @@ from detect.inactivity import InactivityDetector
 from detect.monitor import Monitor
 from detect.offline import OfflineDetector
 from detect.pattern import UnusualPatternDetector
+from detect.shard import Shard
 from ingest.metrics import IngestMetrics, start_metrics_server
 from ingest.flood import FloodGate
 from ingest.mqtt import MqttOptions, MqttSource, make_client
@@ -174,6 +175,7 @@ def build_monitor(settings: Settings, stores: Stores, *, clock: Callable = utc_n
         clock=clock,
         refit_ms=int(settings.detect.refit_days * 86_400_000),
         away=away_windows(stores.db),
+        shard=Shard.parse(settings.detect_shard),
     )
 
 

@@ -17,6 +17,7 @@ from sklearn.base import clone
 
 from detect.backtest import in_step_order, learns, regroup, regroups, takes_away
 from detect.episodes import empty_episodes
+from detect.shard import Shard
 from store.alerts import Episode, SyncReport, sync_episodes
 from store.db import Database
 from store.errors import StoreError
@@ -61,6 +62,7 @@ class Monitor:
         clock: Callable[[], datetime] = utc_now,
         refit_ms: int = 7 * 86_400_000,
         away: Callable[[int, int], pd.DataFrame] | None = None,
+        shard: Shard = Shard(),
     ) -> None:
         self.detectors = in_step_order(detectors)
         self.refit_ms = refit_ms
@@ -72,6 +74,10 @@ class Monitor:
         self.clock = clock
         self._carry: dict[str, pd.DataFrame | None] = {d.kind: None for d in self.detectors}
         self._cursor: int | None = None
+        # A shard sees only its own meters. Each shard regroups its own offline episodes into fleet
+        # outages (its meters are a uniform sample of the fleet), but only shard 0 keeps the fleet's alert.
+        self.shard = shard
+        self._fleet_kinds = {d.kind for d in self.detectors if regroups(d)}
 
     def tick(self) -> dict[str, SyncReport]:
         """Consume what arrived since the last tick and sync alerts; the first tick loads the history."""
@@ -83,11 +89,13 @@ class Monitor:
             batch, cursor = self.readings.changes(None, received_since_ms=now_ms - self.history_ms)
         else:
             batch, cursor = self.readings.changes(self._cursor)
-        by_kind, carries = self._step(batch, now_ms)
+        by_kind, carries = self._step(self._own(batch), now_ms)
+        owns = None if self.shard.whole else self.shard.owns_one
         with self.db.session() as session:  # one transaction: all kinds sync, or none does
             reports = {
-                kind: sync_episodes(session, kind=kind, episodes=to_store_episodes(episodes), now=now)
+                kind: sync_episodes(session, kind=kind, episodes=to_store_episodes(episodes), now=now, owns=owns)
                 for kind, episodes in by_kind.items()
+                if self.shard.index == 0 or kind not in self._fleet_kinds
             }
         # Advance only after the alerts are committed; a failed tick replays the same batch.
         self._carry = carries
@@ -102,6 +110,12 @@ class Monitor:
                 log.info("resolved %s alert %s on meter %s: condition ended", kind, alert.id, alert.meter_id,
                          extra=_ids(alert))
         return reports
+
+    def _own(self, readings: pd.DataFrame) -> pd.DataFrame:
+        """The readings of this shard's meters."""
+        if self.shard.whole or readings.empty:
+            return readings
+        return readings[self.shard.owns(readings["meter_id"].to_numpy())].reset_index(drop=True)
 
     def _step(self, batch: pd.DataFrame, now_ms: int) -> tuple[dict[str, pd.DataFrame], dict]:
         """Every detector's episodes by kind, as a backtest finds them, and the carries to keep."""
@@ -124,7 +138,7 @@ class Monitor:
         learning = [i for i, d in enumerate(self.detectors) if learns(d)]
         if learning:
             days = max(getattr(self.detectors[i], "history_days", 28.0) for i in learning)
-            history = self.readings.read(start_ms=now_ms - int(days * 86_400_000), end_ms=now_ms)
+            history = self._own(self.readings.read(start_ms=now_ms - int(days * 86_400_000), end_ms=now_ms))
             for i in learning:
                 self.detectors[i] = clone(self.detectors[i]).fit(history)
             log.info("refitted %d detector(s) on %d readings", len(learning), len(history))

@@ -8,7 +8,7 @@ audit trail (``AlertEvent``), by whom (None: anxin itself) and when.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,13 +43,17 @@ class SyncReport:
     recorded: list[Alert] = field(default_factory=list)  # episodes that were over before anyone could see them
 
 
-def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], now: datetime) -> SyncReport:
+def sync_episodes(
+    session: Session, *, kind: str, episodes: Iterable[Episode], now: datetime,
+    owns: Callable[[str], bool] | None = None,
+) -> SyncReport:
     """Make the unresolved alerts of ``kind`` match the detector's view.
 
     ``episodes`` holds every ongoing episode of this kind, plus any that ended since the last sync
     (those resolve their alert with the detector's ``ended_at``, or are recorded already resolved
     if they never had one). Alerts whose episode is neither are resolved as of ``now``: their
-    condition ended while nobody was watching.
+    condition ended while nobody was watching. With ``owns`` (a detector shard's meters), alerts of
+    meters it does not own are left alone: another shard keeps them.
     """
     ongoing: dict[str, Episode] = {}
     closed: dict[tuple[str, datetime], Episode] = {}
@@ -62,6 +66,8 @@ def sync_episodes(session: Session, *, kind: str, episodes: Iterable[Episode], n
     unresolved = session.scalars(select(Alert).where(Alert.kind == kind, Alert.status != AlertStatus.resolved))
     matched: set[str] = set()
     for alert in unresolved:
+        if owns is not None and not owns(alert.meter_id):
+            continue
         ep = ongoing.get(alert.meter_id)
         if ep is not None and ep.started_at == alert.started_at:
             matched.add(alert.meter_id)

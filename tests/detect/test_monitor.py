@@ -13,8 +13,10 @@ from detect.fleet import FleetOutageDetector
 from detect.inactivity import InactivityDetector
 from detect.monitor import Monitor
 from detect.offline import OfflineDetector
+from detect.shard import Shard
 from store.alerts import list_alerts
 from store.away import add_away_window, away_windows_overlapping
+from store.db import Database
 from store.readings import Reading
 from store.times import from_ms, to_ms
 
@@ -281,3 +283,41 @@ def test_a_silence_running_12_hours_past_the_window_is_raised_then(database, sql
     with database.session() as session:
         [alert] = list_alerts(session)[0]
     assert alert.raised_at == T0 + timedelta(hours=32, seconds=5)  # 12 hours after the window ended
+
+
+# --- Shards -------------------------------------------------------------------------------------
+
+
+def test_two_shards_over_one_store_keep_the_same_alerts_as_one_monitor(database, sqlite_readings, tmp_path):
+    """Meters gone silent, a dead meter and a still household, split between two detector shards
+    that share the alerts database: together they keep exactly the alerts one monitor keeps, and
+    neither resolves the other's."""
+    readings = fleet_readings(12, 30, stop=(20, 20), silent={3, 7}, dead={5})  # silent from hour 20
+    readings += [Reading("still", T0_MS + h * H, 10.0 if h < 2 else 14.0, T0_MS + h * H + 5_000) for h in range(30)]
+    readings.sort(key=lambda r: r.received_ms)
+    shared = Database(f"sqlite:///{tmp_path}/shards.db")
+    shared.migrate()
+    clock = Clock()
+
+    def build(db, shard):
+        return Monitor(detectors=every_detector(), readings=sqlite_readings, db=db, history_ms=14 * 86_400_000,
+                       clock=clock, shard=shard)
+
+    monitors = [build(database, Shard()), build(shared, Shard.parse("0/2")), build(shared, Shard.parse("1/2"))]
+    pending, tick = list(readings), T0
+    while tick <= T0 + timedelta(hours=30):
+        arrived = [r for r in pending if r.received_ms <= to_ms(tick)]
+        pending = pending[len(arrived):]
+        if arrived:
+            sqlite_readings.write(arrived)
+        clock.now = tick
+        for live in monitors:
+            live.tick()
+        tick += timedelta(minutes=41)
+
+    alerts = all_alerts(database)
+    assert sorted((a[0], a[1]) for a in alerts) == [("m03", "meter_offline"), ("m05", "meter_offline"),
+                                                    ("m07", "meter_offline"), ("still", "inactivity")]
+    assert {Shard.parse("1/2").owns_one(a[0]) for a in alerts} == {False, True}  # both shards had work
+    assert all_alerts(shared) == alerts
+    shared.dispose()

@@ -1,0 +1,162 @@
+"""Detector tick at city scale: one live Monitor tick over N meters whose last hour just arrived.
+
+Run: ``python -m bench.tick [--meters 100000] [--history-days 8]``. Not timed: a vectorised
+generator makes ``history-days`` of hourly readings per meter (a daily routine, some households
+still, some meters dead), the learning detectors are fitted on them and every detector steps
+through them, so the monitor carries the state a long-running ``anxin detect`` would; its alerts are
+synced once. Then the last hour (one reading per live meter) is written to a SQLite readings store
+and one ``Monitor.tick`` is timed: the store read (``changes``), the detectors' step, and the alert
+sync, side by side with the whole tick. Memory per meter is the deep size of the carried state and
+the learned per-meter state, divided by the meters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from api.settings import DetectSettings
+from api.wiring import build_detectors
+from detect.monitor import Monitor
+from store.db import Database
+from store.readings import Reading
+from store.sqlite_readings import SqliteReadingsStore
+
+_HOUR_MS = 3_600_000
+_DAY_MS = 24 * _HOUR_MS
+NOW_MS = 1_795_190_400_000  # 2026-11-22 00:00 Asia/Shanghai, an hour boundary
+
+
+def simulated_hours(meters: int, hours: int, end_ms: int, seed: int = 0) -> pd.DataFrame:
+    """Hourly readings of ``meters`` meters for ``hours`` hours ending at ``end_ms``, vectorised.
+
+    Each household wakes at its own hour (06-09) and sleeps at its own (21-24); while awake, each
+    hour has use with probability 0.6 (1-40 L). 1 % are still for their last 14 hours; 0.5 % of
+    meters went dead 5 hours before the end.
+    """
+    rng = np.random.default_rng(seed)
+    ts = end_ms - (hours - 1 - np.arange(hours)) * _HOUR_MS
+    local_hour = ((ts + 8 * _HOUR_MS) // _HOUR_MS) % 24
+    wake = rng.integers(6, 10, meters)[:, None]
+    sleep = rng.integers(21, 25, meters)[:, None]
+    awake = (local_hour[None, :] >= wake) & (local_hour[None, :] < sleep)
+    use = np.where(awake & (rng.random((meters, hours)) < 0.6), rng.integers(1, 41, (meters, hours)), 0)
+    still = rng.random(meters) < 0.01
+    use[still, -14:] = 0
+    totals = rng.integers(1_000, 500_000, meters)[:, None] + np.cumsum(use, axis=1)
+    keep = np.ones((meters, hours), dtype=bool)
+    keep[rng.random(meters) < 0.005, -5:] = False
+    ids = np.array([f"m{i:07d}" for i in range(meters)], dtype=object)
+    meter_ix, hour_ix = np.nonzero(keep)
+    received = ts[hour_ix] + rng.integers(1_000, 60_000, len(hour_ix))
+    return pd.DataFrame({"meter_id": ids[meter_ix], "ts_ms": ts[hour_ix], "total_l": totals[meter_ix, hour_ix]
+                         .astype("float64"), "received_ms": received})
+
+
+class TimedStore:
+    """The readings store, with the time spent in ``changes`` recorded."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.changes_s = 0.0
+
+    def changes(self, cursor, **kwargs):
+        started = time.perf_counter()
+        try:
+            return self.store.changes(cursor, **kwargs)
+        finally:
+            self.changes_s += time.perf_counter() - started
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def state_bytes(monitor: Monitor) -> int:
+    """Deep size of the carried state and the learned per-meter state."""
+    total = 0
+    for carry in monitor._carry.values():
+        frames = [carry] if isinstance(carry, pd.DataFrame) else [getattr(carry, "first_seen", None),
+                                                                     getattr(carry, "outages", None)]
+        total += sum(int(f.memory_usage(deep=True).sum()) if isinstance(f, pd.DataFrame)
+                     else int(f.memory_usage(deep=True)) for f in frames if f is not None)
+    for detector in monitor.detectors:
+        for name in ("background_l_per_h_", "warning_h_", "median_", "spread_"):
+            learned = getattr(detector, name, None)
+            if learned is not None:
+                size = learned.memory_usage(deep=True)
+                total += int(size.sum() if isinstance(size, pd.Series) else size)
+    return total
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meters", type=int, default=100_000)
+    parser.add_argument("--history-days", type=float, default=8.0,
+                        help="warm-up history (the inactivity warnings need 7 days)")
+    args = parser.parse_args(argv)
+    hours = int(args.history_days * 24) + 1
+    started = time.perf_counter()
+    readings = simulated_hours(args.meters, hours, NOW_MS)
+    last_hour = readings["ts_ms"].to_numpy() == NOW_MS
+    history, batch = readings[~last_hour], readings[last_hour]
+    clock = {"now": pd.Timestamp(NOW_MS - _HOUR_MS + 120_000, unit="ms", tz="UTC").to_pydatetime()}
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'anxin.db'}")
+        db.migrate()
+        store = SqliteReadingsStore(Path(tmp) / "readings.db")
+        timed_store = TimedStore(store)
+        monitor = Monitor(detectors=build_detectors(DetectSettings()), readings=timed_store, db=db,
+                          history_ms=int(args.history_days * _DAY_MS), clock=lambda: clock["now"])
+        # Warm-up, as after days of ticking: fitted on the history, carrying its state, alerts synced.
+        warm_ms = NOW_MS - _HOUR_MS + 120_000
+        monitor.detectors = [clone(d).fit(history) if getattr(d, "learns_from_history", False) else d
+                             for d in monitor.detectors]
+        monitor._fitted_ms = warm_ms
+        monitor._carry = monitor._step(history, warm_ms)[1]
+        _, monitor._cursor = store.changes(None)
+        monitor.tick()  # syncs the warm-up's alerts (no new readings)
+        warm_s = time.perf_counter() - started
+        store.write([Reading(r.meter_id, int(r.ts_ms), float(r.total_l), int(r.received_ms))
+                     for r in batch.itertuples(index=False)])
+        clock["now"] = pd.Timestamp(NOW_MS + 120_000, unit="ms", tz="UTC").to_pydatetime()
+        now_ms = NOW_MS + 120_000
+        # The step alone, on the same batch and carry (it returns the new carry; the monitor keeps its own).
+        step_batch, _ = store.changes(monitor._cursor)
+        step_started = time.perf_counter()
+        by_kind, _ = monitor._step(step_batch, now_ms)
+        step_s = time.perf_counter() - step_started
+        timed_store.changes_s = 0.0
+        tick_started, cpu_started = time.perf_counter(), time.process_time()
+        reports = monitor.tick()
+        tick_s, tick_cpu = time.perf_counter() - tick_started, time.process_time() - cpu_started
+        read_s = timed_store.changes_s
+        per_meter = state_bytes(monitor) / args.meters
+        store.close()
+        db.dispose()
+    raised = sum(len(r.raised) for r in reports.values())
+    resolved = sum(len(r.resolved) for r in reports.values())
+    open_now = sum(int(e["ended_ms"].isna().sum()) for e in by_kind.values())
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{args.meters:,} meters, {len(batch):,} readings in the tick, {len(history):,} readings of "
+          f"{args.history_days:g} days warm-up ({warm_s:.0f} s, not timed); load average {os.getloadavg()[0]:.2f}")
+    print(f"  store read (SQLite changes)  {read_s:8.3f} s")
+    print(f"  detectors step               {step_s:8.3f} s  ({len(batch) / step_s:,.0f} readings/s)")
+    print(f"  alert sync and the rest      {max(tick_s - read_s - step_s, 0.0):8.3f} s  "
+          f"({raised} raised, {resolved} resolved, {open_now} open episodes)")
+    print(f"  whole tick                   {tick_s:8.3f} s wall, {tick_cpu:.3f} s CPU (target < 1 s)")
+    print(f"  memory per meter             {per_meter:8.0f} B of carried and learned state (target < 2048 B); "
+          f"peak RSS {peak_mb:,.0f} MB")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
