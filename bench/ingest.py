@@ -7,7 +7,8 @@ the broker's own line rate and a bare paho-mqtt subscriber, for the same message
 Each consumer runs in a process of its own and has a persistent session made before publishing:
 
 - ``mosquitto_sub`` (C, QoS 1, ``-C N``, output to /dev/null) stores nothing: the broker's line rate;
-- a bare paho-mqtt 2.x subscriber (MQTT 5, manual ack sent at once in ``on_message``, the same
+- a bare paho-mqtt 2.x subscriber (MQTT 5, manual ack sent at once in ``on_message``, or paho's own
+  with BENCH_PAHO_ACK=auto; the same
   receive maximum as ours) stores nothing: the cost of the client library alone;
 - anxin's ingester, built by ``api.wiring.build_ingester`` as ``anxin ingest`` builds it, until it
   has stored every reading (its counter moves only after the store's write returned, i.e. durably).
@@ -305,11 +306,13 @@ def child_paho(port: int, client_id: str, expected_messages: int, batch: int) ->
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+    manual = os.environ.get("BENCH_PAHO_ACK", "manual") == "manual"  # "auto": paho acks by itself
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual)
     received = [0]
 
     def on_message(client, userdata, message) -> None:
-        client.ack(message.mid, message.qos)
+        if manual:
+            client.ack(message.mid, message.qos)
         received[0] += 1
         if received[0] == expected_messages:
             _report(time.time(), received[0] * batch)
@@ -457,8 +460,11 @@ def main(argv: list[str] | None = None) -> None:
                     make_session(broker.port, client_id, topic, "5")
                 if args.backlog:
                     publisher().run()
-                consumers = [(client_id, ["_ingester", broker.url, client_id, topic, readings_url, db_url])
-                             for client_id in ids]
+                # Each its own dead-letter database (two migrating one file at once would race), as in
+                # tests/ingest/test_shared_subscription.py; with SQLite readings they share the readings file.
+                consumers = [(client_id, ["_ingester", broker.url, client_id, topic, readings_url,
+                                          db_url if i == 0 else f"sqlite:///{run_dir}/dead-letters-{i}.db"])
+                             for i, client_id in enumerate(ids)]
                 label = f"anxin ingester -> {store}" + (f", {count} processes on $share" if count > 1 else "")
                 outcome = run_python_consumers(consumers, None if args.backlog else publisher(), readings, label)
                 stored = _count_stored(readings_url)
