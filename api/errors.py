@@ -8,6 +8,7 @@ nothing of HTTP. The handlers installed here map them, and the store's errors, t
 ``InvalidTransition``     409
 ``PermissionDenied``      403
 ``InvalidRequest``        422
+``InvalidData``           422
 ``StoreUnavailable``      503
 ========================  ======
 """
@@ -23,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from store.errors import InvalidTransition, NotFound, StoreUnavailable
+from store.errors import InvalidData, InvalidTransition, NotFound, StoreUnavailable
 
 
 class ServiceError(Exception):
@@ -108,6 +109,10 @@ async def _invalid_request(request: Request, exc: InvalidRequest) -> JSONRespons
     return _json(422, str(exc))
 
 
+async def _invalid_data(request: Request, exc: InvalidData) -> JSONResponse:
+    return _json(422, f"{exc}; send text without NUL characters and numbers in range")
+
+
 async def _store_unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
     return _json(503, f"{exc}; retry later", {"Retry-After": "30"})
 
@@ -124,5 +129,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidTransition, _invalid_transition)
     app.add_exception_handler(PermissionDenied, _permission_denied)
     app.add_exception_handler(InvalidRequest, _invalid_request)
+    app.add_exception_handler(InvalidData, _invalid_data)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(Exception, _unexpected)

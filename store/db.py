@@ -9,10 +9,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.exc import ArgumentError, DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.errors import ConfigError, StoreUnavailable
+from store.errors import ConfigError, InvalidData, StoreUnavailable
 from store.sqlite_readings import sqlite_path
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -72,7 +72,8 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on error.
 
-        A lost or refused connection is raised as StoreUnavailable, which callers retry.
+        A lost or refused connection is raised as StoreUnavailable, which callers retry; a value the
+        database refuses as data (PostgreSQL refuses NUL characters in text) as InvalidData.
         """
         with self.sessions() as session:
             try:
@@ -82,6 +83,9 @@ class Database:
                 session.rollback()
                 if exc.connection_invalidated or isinstance(exc, OperationalError):
                     raise StoreUnavailable(f"the database is unavailable: {exc.orig}") from exc
+                if isinstance(exc, DataError):
+                    raise InvalidData(f"the database cannot store a value given: {str(exc.orig).splitlines()[0]}") \
+                        from exc
                 raise
             except BaseException:
                 session.rollback()

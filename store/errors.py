@@ -13,6 +13,10 @@ class StoreRefused(StoreError):
     """The backend refused this write for good (a bad request): retrying the same data cannot help."""
 
 
+class InvalidData(StoreError):
+    """The database refused a value as data (a NUL character in text, a number out of range)."""
+
+
 class ConfigError(StoreError):
     """A store URL or setting is wrong; the message says what to change."""
 

@@ -55,6 +55,11 @@ def env_example() -> dict[str, str]:
     return {name: value for name, value in pairs}
 
 
+def filled_env() -> dict[str, str]:
+    """env.example with every `change-me` replaced, as the README's deploy step 2 says."""
+    return {name: value.replace("change-me-", "0f3a9c") for name, value in env_example().items()}
+
+
 def settings_of(environment: dict[str, str]) -> Settings:
     """The settings a service's ANXIN_* variables make (ANXIN_NOTIFY__PUBLIC_URL is notify.public_url)."""
     values: dict = {}
@@ -69,10 +74,21 @@ def settings_of(environment: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def resolved() -> dict:
-    result = compose_config(ENV_EXAMPLE)
+def resolved(tmp_path_factory) -> dict:
+    env_file = tmp_path_factory.mktemp("compose") / "env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in filled_env().items()))
+    result = compose_config(env_file)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
+
+
+def test_anxin_refuses_the_example_pseudonym_key(tmp_path):
+    """Left as the placeholder, the pseudonym key stops anxin: analysts' pseudonyms would be guessable."""
+    result = compose_config(ENV_EXAMPLE)
+    assert result.returncode == 0, result.stderr
+    api = yaml.safe_load(result.stdout)["services"]["api"]["environment"]
+    with pytest.raises(ValueError, match="ANXIN_PSEUDONYM_KEY is still the placeholder"):
+        settings_of(api)
 
 
 def test_the_compose_file_is_a_compose_spec_file_without_version():
@@ -117,7 +133,7 @@ def test_services_start_in_order(resolved):
 
 
 def test_anxin_services_are_one_image_configured_from_the_env_file(resolved):
-    env = env_example()
+    env = filled_env()
     for name in ANXIN_SERVICES:
         service = resolved["services"][name]
         assert service["image"] == "anxin:latest"

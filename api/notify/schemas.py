@@ -7,7 +7,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from api.access import Scope
 from api.notify.service import DeliveryRecord
@@ -38,6 +38,18 @@ class ChannelCreate(BaseModel):
     secret: str | None = Field(None, max_length=200, pattern=r"^[^\x00-\x1f]*$",
                                description="DingTalk only: the robot's signing secret (加签, starts with SEC)")
     enabled: bool = Field(True, description="false: keep it, but send nothing to it")
+
+    @field_validator("url")
+    @classmethod
+    def _parseable(cls, url: str) -> str:
+        try:
+            parts = urlsplit(url)
+            host, _ = parts.hostname, parts.port  # a bad port raises here
+        except ValueError as exc:
+            raise ValueError(f"the URL cannot be read ({exc}); copy the robot's webhook address again") from exc
+        if not host:
+            raise ValueError("the URL names no host; copy the robot's webhook address again")
+        return url
 
 
 class ChannelRead(BaseModel):

@@ -20,3 +20,15 @@ def test_an_admin_creates_a_community_and_its_secretary_lets_cadres_see_all(clie
                         headers=secretary).status_code == 404
     denied = client.post("/api/v1/communities", json={"name": "x"}, headers=secretary)
     assert denied.status_code == 403 and "admin" in denied.json()["detail"]
+
+
+def test_text_the_database_cannot_store_is_422_not_500(client, admin, database):
+    """PostgreSQL refuses a NUL character in text; the client is told what to change (SQLite stores it)."""
+    response = client.post("/api/v1/communities", headers=admin, json={"name": "东湖\x00社区"})
+    if database.engine.dialect.name == "postgresql":
+        assert response.status_code == 422, response.text
+        assert "NUL" in response.json()["detail"]
+    else:
+        assert response.status_code == 201, response.text
+    after = client.post("/api/v1/communities", headers=admin, json={"name": "西湖社区"})
+    assert after.status_code == 201  # the refusal left nothing half-done behind
