@@ -49,7 +49,10 @@ def test_backtest_reproduces_the_alerts_the_live_path_raised(mosquitto, tmp_path
     try:
         published = publish_readings(sim.readings, client=publisher(mosquitto.port), clock=clock,
                                      stop=threading.Event())
-        wait_until(lambda: len(stores.readings.read()) == len(sim.readings), what="every reading stored")
+        # 60 s: on a busy machine the ingester may lose its broker connection (keepalive) and get the
+        # unacknowledged messages again after reconnecting; they are stored once, only later.
+        wait_until(lambda: len(stores.readings.read()) == len(sim.readings), timeout_s=60,
+                   what=f"all {len(sim.readings)} readings stored")
         background.stop.wait(0.5)  # let the detector see the last readings
     finally:
         background.shutdown()
