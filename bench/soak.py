@@ -53,6 +53,7 @@ def serve() -> None:
     from detect.monitor import Monitor
 
     log_path = os.environ["BENCH_TICK_LOG"]
+    sampler = start_memory_sampler()
     tick = Monitor.tick
 
     def timed_tick(self):
@@ -62,10 +63,29 @@ def serve() -> None:
         finally:
             with open(log_path, "a") as f:  # wall time moves with the machine's load; the thread's CPU time less so
                 f.write(f"{started:.3f},{time.time() - started:.3f},{time.thread_time() - cpu:.3f}\n")
+            if sampler is not None:
+                sampler.monitor = self
 
     Monitor.tick = timed_tick
     sys.argv = ["anxin", "run"]
     cli.main()
+
+
+def start_memory_sampler():
+    """With $BENCH_MEMORY_LOG, sample where the memory goes (bench/soak_memory.py); tracemalloc if asked."""
+    path = os.environ.get("BENCH_MEMORY_LOG")
+    if not path:
+        return None
+    import tracemalloc
+
+    from bench.soak_memory import MemorySampler
+
+    frames = int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "0"))
+    if frames:
+        tracemalloc.start(frames)
+    sampler = MemorySampler(Path(path), every_s=float(os.environ["BENCH_MEMORY_EVERY_S"]))
+    sampler.start()
+    return sampler
 
 
 # --- the meters: QoS 1 at a steady rate ------------------------------------------------------------
@@ -199,6 +219,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-s", type=float, default=60.0, help="seconds between samples")
     parser.add_argument("--tick-s", type=float, default=60.0, help="ANXIN_DETECT_TICK_S")
     parser.add_argument("--out", type=Path, default=None, help="CSV of the samples (default bench/out/soak-*.csv)")
+    parser.add_argument("--memory-log", action="store_true",
+                        help="inside anxin, sample where the memory goes (SQLite caches, malloc, detector carries) "
+                             "to <out>.memory.jsonl")
+    parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
+                        help="with --memory-log: trace Python allocations (FRAMES deep) and write the lines that "
+                             "grew most to <out>.memory.top (slows anxin down)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -225,6 +251,10 @@ def main(argv: list[str] | None = None) -> None:
                "ANXIN_READINGS_URL": f"sqlite:///{readings_db}", "ANXIN_API_PORT": str(port),
                "ANXIN_DETECT_TICK_S": str(args.tick_s), "ANXIN_MQTT_CLIENT_ID": "anxin-soak",
                "BENCH_TICK_LOG": str(tick_log)}
+        memory_log = out.with_suffix(".memory.jsonl")
+        if args.memory_log:
+            env.update(BENCH_MEMORY_LOG=str(memory_log), BENCH_MEMORY_EVERY_S=str(args.sample_s),
+                       BENCH_TRACEMALLOC_FRAMES=str(args.tracemalloc))
         log = open(work / "anxin.log", "ab")  # noqa: SIM115 - the child owns it
         anxin = subprocess.Popen([sys.executable, "-m", "bench.soak", "--serve"], env=env, stdout=log, stderr=log,
                                  cwd=Path(__file__).resolve().parent.parent)

@@ -1,0 +1,155 @@
+"""Where the soak's memory goes, sampled inside the ``anxin run`` process (``bench.soak --memory-log``).
+
+RSS alone cannot say whether growth is a leak. Every sample splits it into what each allocator
+holds: SQLite's own heap (its page caches, per connection), glibc malloc's arenas (in use and free),
+the detector's carried state, and, with ``--tracemalloc``, Python's allocations with the lines
+that grew most since the first sample. Memory SQLite or NumPy allocate is not seen by tracemalloc,
+which is why both are kept.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import json
+import sqlite3
+import threading
+import time
+import tracemalloc
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+
+import pandas as pd
+
+_SQLITE_STATUS_MEMORY_USED = 0
+_SQLITE_DBSTATUS_CACHE_USED = 1
+_libsqlite = ctypes.CDLL(ctypes.util.find_library("sqlite3") or "libsqlite3.so.0")  # the one _sqlite3 links
+_libsqlite.sqlite3_status64.argtypes = [ctypes.c_int, ctypes.POINTER(ctypes.c_int64),
+                                        ctypes.POINTER(ctypes.c_int64), ctypes.c_int]
+_libsqlite.sqlite3_db_status.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
+                                         ctypes.POINTER(ctypes.c_int), ctypes.c_int]
+_libsqlite.sqlite3_db_filename.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+_libsqlite.sqlite3_db_filename.restype = ctypes.c_char_p
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                 "keepcost")]
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"))
+_libc.mallinfo2.restype = _MallInfo2
+
+MB = 2**20
+
+
+def sqlite_heap() -> int:
+    """Bytes SQLite has allocated, all connections together (its page caches are most of it)."""
+    current, highest = ctypes.c_int64(), ctypes.c_int64()
+    _libsqlite.sqlite3_status64(_SQLITE_STATUS_MEMORY_USED, ctypes.byref(current), ctypes.byref(highest), 0)
+    return current.value
+
+
+def _handle(conn: sqlite3.Connection) -> int:
+    # CPython's pysqlite_Connection starts with PyObject_HEAD then `sqlite3 *db`; checked by the filename below.
+    return ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value or 0
+
+
+def sqlite_connections() -> list[dict]:
+    """Every open sqlite3 connection in the process: its file, its thread's page cache in bytes."""
+    found = []
+    for obj in gc.get_objects():
+        if not isinstance(obj, sqlite3.Connection):
+            continue
+        handle = _handle(obj)
+        if not handle:
+            continue  # closed
+        name = _libsqlite.sqlite3_db_filename(handle, b"main")
+        used, highest = ctypes.c_int(), ctypes.c_int()
+        _libsqlite.sqlite3_db_status(handle, _SQLITE_DBSTATUS_CACHE_USED, ctypes.byref(used), ctypes.byref(highest), 0)
+        found.append({"file": Path(name.decode()).name if name else "?", "cache_bytes": used.value})
+    return found
+
+
+def malloc_arenas() -> dict:
+    """glibc malloc: bytes in use, bytes free but kept in the arenas, and big blocks mapped on their own."""
+    info = _libc.mallinfo2()
+    return {"malloc_in_use": info.uordblks, "malloc_free_kept": info.fordblks, "malloc_mmapped": info.hblkhd}
+
+
+def proc_status() -> dict:
+    """RSS and its anonymous part, from /proc/self/status, in bytes."""
+    wanted = {"VmRSS": "rss", "RssAnon": "rss_anon", "RssFile": "rss_file"}
+    found = {}
+    for line in Path("/proc/self/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in wanted:
+            found[wanted[key]] = int(value.split()[0]) * 1024
+    return found
+
+
+def deep_bytes(value) -> int:
+    """Approximate bytes held by a carry: frames deep (object cells counted once each), dataclasses by field."""
+    if value is None:
+        return 0
+    if isinstance(value, pd.DataFrame | pd.Series):
+        size = int(value.memory_usage(deep=True).sum()) if isinstance(value, pd.DataFrame) \
+            else int(value.memory_usage(deep=True))
+        # pandas counts a tuple in an object column shallowly; add the floats inside it.
+        for column in (value.select_dtypes(object).columns if isinstance(value, pd.DataFrame) else []):
+            size += sum(24 * len(v) for v in value[column] if isinstance(v, tuple))
+        return size
+    if is_dataclass(value):
+        return sum(deep_bytes(getattr(value, f.name)) for f in fields(value))
+    return 0
+
+
+def carry_sizes(monitor) -> dict:
+    """Per detector kind: how many meters its carry holds, and roughly how many bytes."""
+    sizes = {}
+    for kind, carry in monitor._carry.items():
+        rows = len(carry) if isinstance(carry, pd.DataFrame) else len(getattr(carry, "first_seen", ()))
+        sizes[kind] = {"meters": rows, "bytes": deep_bytes(carry)}
+    return sizes
+
+
+class MemorySampler(threading.Thread):
+    """Every ``every_s`` seconds appends one JSON line to ``path``; with tracemalloc, the top growth to ``path.top``."""
+
+    def __init__(self, path: Path, *, every_s: float, top: int = 25) -> None:
+        super().__init__(name="memory-sampler", daemon=True)
+        self.path, self.every_s, self.top = Path(path), every_s, top
+        self.monitor = None  # set by the soak once the detector has ticked
+        self._baseline: tracemalloc.Snapshot | None = None
+        self._since = time.time()
+
+    def run(self) -> None:
+        while True:
+            time.sleep(self.every_s)
+            self.sample()
+
+    def sample(self) -> None:
+        connections = sqlite_connections()
+        row = {"t_s": round(time.time() - self._since, 1), **proc_status(), **malloc_arenas(),
+               "sqlite_heap": sqlite_heap(), "sqlite_connections": connections,
+               "carries": carry_sizes(self.monitor) if self.monitor is not None else {}}
+        if tracemalloc.is_tracing():
+            row["traced"], row["traced_peak"] = tracemalloc.get_traced_memory()
+            self._write_top()
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def _write_top(self) -> None:
+        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        if self._baseline is None:
+            self._baseline = snapshot
+            return
+        stats = snapshot.compare_to(self._baseline, "traceback")[: self.top]
+        with self.path.with_suffix(".top").open("a") as f:
+            f.write(f"=== t={time.time() - self._since:.0f}s: top {self.top} growth since the first sample\n")
+            for stat in stats:
+                f.write(f"{stat.size_diff / MB:+9.2f} MB {stat.count_diff:+9d} blocks (now {stat.size / MB:.2f} MB)\n")
+                for line in stat.traceback.format()[-12:]:
+                    f.write(f"      {line}\n")
