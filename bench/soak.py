@@ -219,6 +219,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sample-s", type=float, default=60.0, help="seconds between samples")
     parser.add_argument("--tick-s", type=float, default=60.0, help="ANXIN_DETECT_TICK_S")
     parser.add_argument("--out", type=Path, default=None, help="CSV of the samples (default bench/out/soak-*.csv)")
+    parser.add_argument("--warmup-s", type=float, default=None,
+                        help="seconds left out of the slopes (default: 5 minutes, or until every meter has reported "
+                             "once, at most half the run); SQLite's page cache fills for longer, see the README")
     parser.add_argument("--memory-log", action="store_true",
                         help="inside anxin, sample where the memory goes (SQLite caches, malloc, detector carries) "
                              "to <out>.memory.jsonl")
@@ -316,15 +319,16 @@ def main(argv: list[str] | None = None) -> None:
                 except subprocess.TimeoutExpired:
                     anxin.kill()
             broker.stop()
-    summarize(rows, args)
+    summarize(rows, args, started=started, memory_log=memory_log if args.memory_log else None)
 
 
-def summarize(rows: list[dict], args) -> None:
+def summarize(rows: list[dict], args, *, started: float = 0.0, memory_log: Path | None = None) -> None:
     if not rows:
         print("no samples")
         return
     # Until every meter has been heard from, the detector's state still grows by design.
-    warm = min(max(300.0, 1.2 * args.meters / args.rate), args.minutes * 60 / 2)
+    warm = min(max(300.0, 1.2 * args.meters / args.rate), args.minutes * 60 / 2) if args.warmup_s is None \
+        else args.warmup_s
     steady = [r for r in rows if r["t_s"] > warm] or rows
     t = [r["t_s"] for r in steady]
     rss = [r["rss_mb"] for r in steady]
@@ -350,6 +354,10 @@ def summarize(rows: list[dict], args) -> None:
               f"{statistics.median(tick_cpu):.2f} s")
     print(f"  API probe p99 {min(p99):6.1f} .. {max(p99):6.1f} ms   slope {slope_per_hour(t, p99):+8.1f} ms/h; "
           f"errors {sum(r['probe_errors'] for r in steady)}")
+    if memory_log is not None and memory_log.exists():
+        from bench.soak_memory import summarize as memory_parts
+
+        print("\n".join(memory_parts(memory_log, started=started, warm_s=warm)))
 
 
 if __name__ == "__main__":

@@ -132,7 +132,7 @@ class MemorySampler(threading.Thread):
 
     def sample(self) -> None:
         connections = sqlite_connections()
-        row = {"t_s": round(time.time() - self._since, 1), **proc_status(), **malloc_arenas(),
+        row = {"at": round(time.time(), 1), "t_s": round(time.time() - self._since, 1), **proc_status(), **malloc_arenas(),
                "sqlite_heap": sqlite_heap(), "sqlite_connections": connections,
                "carries": carry_sizes(self.monitor) if self.monitor is not None else {}}
         if tracemalloc.is_tracing():
@@ -153,3 +153,30 @@ class MemorySampler(threading.Thread):
                 f.write(f"{stat.size_diff / MB:+9.2f} MB {stat.count_diff:+9d} blocks (now {stat.size / MB:.2f} MB)\n")
                 for line in stat.traceback.format()[-12:]:
                     f.write(f"      {line}\n")
+
+
+def summarize(path: Path, *, started: float, warm_s: float) -> list[str]:
+    """Lines for the soak's summary: each part of the memory after the warm-up, first to last sample, and its slope."""
+    import numpy as np
+
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    steady = [r for r in rows if r["at"] - started > warm_s and r.get("carries")]
+    if len(steady) < 2:
+        return ["  memory parts: too few samples after the warm-up"]
+    t = np.array([r["at"] for r in steady])
+    parts = {
+        "SQLite heap (page caches)": [r["sqlite_heap"] for r in steady],
+        "  largest connection cache": [max((c["cache_bytes"] for c in r["sqlite_connections"]), default=0)
+                                       for r in steady],
+        "detector carries": [sum(c["bytes"] for c in r["carries"].values()) for r in steady],
+        "malloc in use": [r["malloc_in_use"] for r in steady],
+        "malloc freed, kept": [r["malloc_free_kept"] for r in steady],
+        "RSS - SQLite - carries": [r["rss"] - r["sqlite_heap"] - sum(c["bytes"] for c in r["carries"].values())
+                                   for r in steady],
+    }
+    lines = ["  memory parts inside anxin (first .. last sample after the warm-up; SQLite's cache is capped at"
+             " 64 MiB a connection by PRAGMA cache_size):"]
+    for name, values in parts.items():
+        slope = np.polyfit(t - t[0], np.asarray(values, dtype="float64") / MB, 1)[0] * 3600
+        lines.append(f"    {name:28s} {values[0] / MB:7.1f} .. {values[-1] / MB:7.1f} MB   slope {slope:+8.1f} MB/h")
+    return lines
