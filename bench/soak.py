@@ -83,7 +83,8 @@ def start_memory_sampler():
     frames = int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "0"))
     if frames:
         tracemalloc.start(frames)
-    sampler = MemorySampler(Path(path), every_s=float(os.environ["BENCH_MEMORY_EVERY_S"]))
+    sampler = MemorySampler(Path(path), every_s=float(os.environ["BENCH_MEMORY_EVERY_S"]),
+                            trim=os.environ.get("BENCH_MALLOC_TRIM") == "1")
     sampler.start()
     return sampler
 
@@ -228,6 +229,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracemalloc", type=int, default=0, metavar="FRAMES",
                         help="with --memory-log: trace Python allocations (FRAMES deep) and write the lines that "
                              "grew most to <out>.memory.top (slows anxin down)")
+    parser.add_argument("--malloc-trim", action="store_true",
+                        help="with --memory-log: after each sample call glibc's malloc_trim(0) and record the RSS "
+                             "it gave back (shows how much of RSS is freed memory malloc kept)")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -257,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
         memory_log = out.with_suffix(".memory.jsonl")
         if args.memory_log:
             env.update(BENCH_MEMORY_LOG=str(memory_log), BENCH_MEMORY_EVERY_S=str(args.sample_s),
-                       BENCH_TRACEMALLOC_FRAMES=str(args.tracemalloc))
+                       BENCH_TRACEMALLOC_FRAMES=str(args.tracemalloc),
+                       BENCH_MALLOC_TRIM=str(int(args.malloc_trim)))
         log = open(work / "anxin.log", "ab")  # noqa: SIM115 - the child owns it
         anxin = subprocess.Popen([sys.executable, "-m", "bench.soak", "--serve"], env=env, stdout=log, stderr=log,
                                  cwd=Path(__file__).resolve().parent.parent)

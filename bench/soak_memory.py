@@ -41,6 +41,7 @@ class _MallInfo2(ctypes.Structure):
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"))
 _libc.mallinfo2.restype = _MallInfo2
+_libc.malloc_trim.argtypes = [ctypes.c_size_t]
 
 MB = 2**20
 
@@ -118,9 +119,10 @@ def carry_sizes(monitor) -> dict:
 class MemorySampler(threading.Thread):
     """Every ``every_s`` seconds appends one JSON line to ``path``; with tracemalloc, the top growth to ``path.top``."""
 
-    def __init__(self, path: Path, *, every_s: float, top: int = 25) -> None:
+    def __init__(self, path: Path, *, every_s: float, top: int = 25, trim: bool = False) -> None:
         super().__init__(name="memory-sampler", daemon=True)
         self.path, self.every_s, self.top = Path(path), every_s, top
+        self.trim = trim  # after each sample, hand malloc's free pages back to the OS and record what that gave
         self.monitor = None  # set by the soak once the detector has ticked
         self._baseline: tracemalloc.Snapshot | None = None
         self._since = time.time()
@@ -138,6 +140,9 @@ class MemorySampler(threading.Thread):
         if tracemalloc.is_tracing():
             row["traced"], row["traced_peak"] = tracemalloc.get_traced_memory()
             self._write_top()
+        if self.trim:
+            _libc.malloc_trim(0)
+            row["rss_after_trim"] = proc_status()["rss"]
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
 
