@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> None:
         log.close()
         stop = threading.Event()
         try:
-            wait_for_port(port, timeout_s=120)
+            wait_for_port(port, timeout_s=300)  # a loaded machine, or tracemalloc, slows the start
             proc = psutil.Process(anxin.pid)
             publisher = Publisher(port=broker.port, meters=args.meters, rate=args.rate, stop=stop)
             probe = Probe(base=f"http://127.0.0.1:{port}", token=token, meters=args.meters, stop=stop)
