@@ -78,8 +78,9 @@ def start_memory_sampler():
         return None
     import tracemalloc
 
-    from bench.soak_memory import MemorySampler
+    from bench.soak_memory import MemorySampler, track_sqlite_connections
 
+    track_sqlite_connections()  # before anxin opens its stores
     frames = int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "0"))
     if frames:
         tracemalloc.start(frames)

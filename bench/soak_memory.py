@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import json
 import sqlite3
+import sqlite3.dbapi2
 import threading
 import time
 import tracemalloc
+import weakref
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -58,13 +59,39 @@ def _handle(conn: sqlite3.Connection) -> int:
     return ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value or 0
 
 
+class _TrackedConnection(sqlite3.Connection):
+    """A plain sqlite3 connection that can be weakly referenced, so the sampler can find it."""
+
+
+_connections: weakref.WeakSet = weakref.WeakSet()
+_connections_lock = threading.Lock()
+
+
+def track_sqlite_connections() -> None:
+    """Record (weakly) every sqlite3 connection opened from now on in this process.
+
+    Finding them with ``gc.get_objects()`` instead is not safe with other threads running: it can
+    hand out a tuple another thread is still building, which then fails with a SystemError.
+    """
+    connect = sqlite3.connect
+
+    def tracked(*args, factory=None, **kwargs):
+        conn = connect(*args, factory=factory or _TrackedConnection, **kwargs)
+        if isinstance(conn, _TrackedConnection):
+            with _connections_lock:
+                _connections.add(conn)
+        return conn
+
+    sqlite3.connect = sqlite3.dbapi2.connect = tracked  # SQLAlchemy calls the latter
+
+
 def sqlite_connections() -> list[dict]:
-    """Every open sqlite3 connection in the process: its file, its thread's page cache in bytes."""
+    """Every open sqlite3 connection recorded since ``track_sqlite_connections``: its file, its page cache in bytes."""
+    with _connections_lock:
+        connections = list(_connections)
     found = []
-    for obj in gc.get_objects():
-        if not isinstance(obj, sqlite3.Connection):
-            continue
-        handle = _handle(obj)
+    for conn in connections:
+        handle = _handle(conn)
         if not handle:
             continue  # closed
         name = _libsqlite.sqlite3_db_filename(handle, b"main")
