@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import linecache
 import sqlite3
 import sqlite3.dbapi2
 import threading
@@ -174,7 +175,9 @@ class MemorySampler(threading.Thread):
             f.write(json.dumps(row) + "\n")
 
     def _write_top(self) -> None:
-        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)])
+        # Leave out the sampler's own allocations: tracemalloc's, and linecache's copy of the source it prints.
+        snapshot = tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, linecache.__file__)])
         if self._baseline is None:
             self._baseline = snapshot
             return
