@@ -16,6 +16,9 @@ It writes the samples to ``bench/out/soak-<time>.csv`` and prints the slope of R
 hour after the warm-up (5 minutes, or until every meter has reported once, at most half the run):
 flat means near zero.
 1,000,000 meters reporting hourly is about 280 messages a second.
+
+``--memory-log`` (``--tracemalloc N``, ``--malloc-trim``) also samples inside anxin where its memory
+goes (``bench/soak_memory.py``); the summary then gives each part's slope after the warm-up.
 """
 
 from __future__ import annotations
