@@ -6,6 +6,8 @@ The Ingester updates an ``IngestMetrics``; the composition root decides which re
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import threading
 import time
@@ -42,6 +44,7 @@ _REASON_PREFIXES = (
 WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # From "live" to "a week-old batch": meters that upload daily land around 12-24 h.
 LAG_BUCKETS_S = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86_400, 2 * 86_400, 7 * 86_400)
+_VECTORISE_FROM = 256  # values in one observe_many call from which NumPy beats a loop of bisects
 
 
 def reason_kind(reason: str) -> str:
@@ -119,8 +122,7 @@ class IngestMetrics:
             self.rejected.labels(reason_kind=reason_kind(rejection.reason)).inc()
         self.dead_letters.inc(len(rejections))
         if new_readings:
-            ts_ms = np.fromiter((reading.ts_ms for reading in new_readings), dtype=np.int64, count=len(new_readings))
-            self.lag_seconds.observe_many(np.maximum(received_ms - ts_ms, 0) / 1000)
+            self.lag_seconds.observe_many([max(0, received_ms - reading.ts_ms) / 1000 for reading in new_readings])
 
 
 class BatchHistogram:
@@ -131,7 +133,7 @@ class BatchHistogram:
 
     >>> registry = CollectorRegistry()
     >>> lag = BatchHistogram("lag_seconds", "Lag.", buckets=(1, 10), registry=registry)
-    >>> lag.observe_many(np.array([0.5, 1.0, 3.0, 30.0]))
+    >>> lag.observe_many([0.5, 1.0, 3.0, 30.0])
     >>> [registry.get_sample_value("lag_seconds_bucket", {"le": le}) for le in ("1.0", "10.0", "+Inf")]
     [2.0, 3.0, 4.0]
     >>> registry.get_sample_value("lag_seconds_sum")
@@ -142,27 +144,33 @@ class BatchHistogram:
                  registry: CollectorRegistry) -> None:
         self.name = name
         self.documentation = documentation
-        self._upper_bounds = np.array([*map(float, buckets), math.inf])
-        self._counts = np.zeros(len(self._upper_bounds), dtype=np.int64)  # per bucket, not cumulative
+        self._bounds = [*map(float, buckets), math.inf]
+        self._counts = [0] * len(self._bounds)  # per bucket, not cumulative
         self._sum = 0.0
         self._created = time.time()
         self._lock = threading.Lock()
         registry.register(self)
 
-    def observe_many(self, values: np.ndarray) -> None:
-        """Count every value of a float array; values must not be NaN."""
-        counts = np.bincount(np.searchsorted(self._upper_bounds, values, side="left"),
-                             minlength=len(self._upper_bounds))
+    def observe_many(self, values: Sequence[float]) -> None:
+        """Count every value (none may be NaN): a Python loop for a few, NumPy for many (same counts)."""
+        if len(values) < _VECTORISE_FROM:
+            counts = [0] * len(self._bounds)
+            for value in values:
+                counts[bisect.bisect_left(self._bounds, value)] += 1
+        else:
+            array = np.asarray(values, dtype=np.float64)
+            counts = np.bincount(np.searchsorted(self._bounds, array, side="left"), minlength=len(self._bounds))
+        total = sum(values)  # a batch's sum, then added: equal to adding one by one up to float rounding
         with self._lock:
-            self._counts += counts
-            self._sum += float(values.sum())
+            for index, count in enumerate(counts):
+                self._counts[index] += int(count)
+            self._sum += total
 
     def collect(self) -> Iterator[Metric]:
         with self._lock:
-            cumulative, total = np.cumsum(self._counts).astype(float).tolist(), self._sum
+            cumulative, total = list(itertools.accumulate(map(float, self._counts))), self._sum
         family = HistogramMetricFamily(self.name, self.documentation)
-        family.add_metric([], [(floatToGoString(b), c) for b, c in zip(self._upper_bounds, cumulative, strict=True)],
-                          total)
+        family.add_metric([], [(floatToGoString(b), c) for b, c in zip(self._bounds, cumulative, strict=True)], total)
         family.samples.append(Sample(self.name + "_created", {}, self._created))
         yield family
 
