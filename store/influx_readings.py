@@ -33,7 +33,7 @@ import httpx
 import pandas as pd
 
 from store.errors import ConfigError, StoreError, StoreRefused, StoreUnavailable
-from store.line_protocol import escape_tag, field_value, line, quote_identifier, quote_string
+from store.line_protocol import escape_tag, field_value, quote_identifier, quote_string
 from store.readings import Reading, WriteResult, hourly_frame, readings_frame
 
 log = logging.getLogger(__name__)
