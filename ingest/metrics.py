@@ -6,11 +6,19 @@ The Ingester updates an ``IngestMetrics``; the composition root decides which re
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from wsgiref.simple_server import WSGIServer
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from store.dead_letters import Rejection
 from store.readings import Reading
@@ -36,6 +44,7 @@ _REASON_PREFIXES = (
 WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # From "live" to "a week-old batch": meters that upload daily land around 12-24 h.
 LAG_BUCKETS_S = (1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 86_400, 2 * 86_400, 7 * 86_400)
+_VECTORISE_FROM = 256  # values in one observe_many call from which NumPy beats a loop of bisects
 
 
 def reason_kind(reason: str) -> str:
@@ -87,9 +96,9 @@ class IngestMetrics:
         self.write_seconds = Histogram("anxin_ingest_write_seconds",
                                        "Time a successful batch write to the readings store took.",
                                        buckets=WRITE_BUCKETS_S, registry=r)
-        self.lag_seconds = Histogram("anxin_ingest_lag_seconds",
-                                     "Receive time minus reading time of newly stored readings (0 if ahead).",
-                                     buckets=LAG_BUCKETS_S, registry=r)
+        self.lag_seconds = BatchHistogram("anxin_ingest_lag_seconds",
+                                          "Receive time minus reading time of newly stored readings (0 if ahead).",
+                                          buckets=LAG_BUCKETS_S, registry=r)
         self.flood_dropped = Counter("anxin_ingest_flood_dropped_total",
                                      "Messages not stored because their meter sent over its rate limit.", registry=r)
         self.batch_held = Gauge("anxin_ingest_batch_held",
@@ -112,8 +121,61 @@ class IngestMetrics:
         for rejection in rejections:
             self.rejected.labels(reason_kind=reason_kind(rejection.reason)).inc()
         self.dead_letters.inc(len(rejections))
-        for reading in new_readings:
-            self.lag_seconds.observe(max(0, received_ms - reading.ts_ms) / 1000)
+        if new_readings:
+            self.lag_seconds.observe_many([max(0, received_ms - reading.ts_ms) / 1000 for reading in new_readings])
+
+
+class BatchHistogram:
+    """A Prometheus histogram fed a batch of values at once, exposed exactly as ``prometheus_client.Histogram``.
+
+    ``Histogram.observe`` takes one value a call (about 1 µs each); a 96,000-reading batch would spend
+    a tenth of a second there. Buckets count values ``<= le``, as Prometheus defines them.
+
+    >>> registry = CollectorRegistry()
+    >>> lag = BatchHistogram("lag_seconds", "Lag.", buckets=(1, 10), registry=registry)
+    >>> lag.observe_many([0.5, 1.0, 3.0, 30.0])
+    >>> [registry.get_sample_value("lag_seconds_bucket", {"le": le}) for le in ("1.0", "10.0", "+Inf")]
+    [2.0, 3.0, 4.0]
+    >>> registry.get_sample_value("lag_seconds_sum")
+    34.5
+    """
+
+    def __init__(self, name: str, documentation: str, *, buckets: Sequence[float],
+                 registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._bounds = [*map(float, buckets), math.inf]
+        self._counts = [0] * len(self._bounds)  # per bucket, not cumulative
+        self._sum = 0.0
+        self._created = time.time()
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        """Count every value (none may be NaN): a Python loop for a few, NumPy for many (same counts)."""
+        if len(values) < _VECTORISE_FROM:
+            counts = [0] * len(self._bounds)
+            for value in values:
+                counts[bisect.bisect_left(self._bounds, value)] += 1
+        else:
+            array = np.asarray(values, dtype=np.float64)
+            counts = np.bincount(np.searchsorted(self._bounds, array, side="left"), minlength=len(self._bounds))
+        total = sum(values)  # a batch's sum, then added: equal to adding one by one up to float rounding
+        with self._lock:
+            for index, count in enumerate(counts):
+                self._counts[index] += int(count)
+            self._sum += total
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            cumulative, total = list(itertools.accumulate(map(float, self._counts))), self._sum
+        family = HistogramMetricFamily(self.name, self.documentation)
+        family.add_metric([], [(floatToGoString(b), c) for b, c in zip(self._bounds, cumulative, strict=True)], total)
+        family.samples.append(Sample(self.name + "_created", {}, self._created))
+        yield family
+
+    def describe(self) -> Iterator[Metric]:
+        yield HistogramMetricFamily(self.name, self.documentation)
 
 
 def start_metrics_server(registry: CollectorRegistry, *, host: str, port: int) -> tuple[WSGIServer, threading.Thread]:

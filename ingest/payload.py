@@ -5,6 +5,7 @@ Nothing here raises on bad input: every problem becomes a Rejection whose reason
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -132,16 +133,34 @@ def _plain_reading(item: Any, meter_id: str, received_ms: int, latest_ts_ms: flo
     ts, total = item.get("ts"), item.get("total_l")
     if type(ts) is not str or (type(total) is not float and type(total) is not int):
         return None
-    try:
-        when = datetime.fromisoformat(ts)
-    except ValueError:
+    if len(ts) > _MAX_PLAIN_TS_CHARS or not 0 <= total <= rules.max_total_l:  # a NaN fails the comparison too
         return None
-    if when.tzinfo is None or not 0 <= total <= rules.max_total_l:  # a NaN fails the comparison too
-        return None
-    ts_ms = (when - _EPOCH) // _ONE_MS
-    if ts_ms < rules.earliest_ts_ms or ts_ms > latest_ts_ms:
+    ts_ms = _offset_iso_ms(ts)
+    if ts_ms is None or ts_ms < rules.earliest_ts_ms or ts_ms > latest_ts_ms:
         return None
     return Reading(meter_id, ts_ms, float(total), received_ms)
+
+
+# Valid ISO 8601 times are at most 42 characters ("...T10:00:00.123456+08:00:00.123456"). Longer text
+# takes the full rules, so the cache below holds only short strings whatever a hostile meter sends.
+_MAX_PLAIN_TS_CHARS = 48
+
+
+@functools.lru_cache(maxsize=8192)
+def _offset_iso_ms(text: str) -> int | None:
+    """Epoch milliseconds of ISO 8601 text with a UTC offset, or None for anything else.
+
+    Remembered: meters on the same cadence send the same few times (a batch of a day repeats its 96
+    quarter hours across meters), and the subtraction of aware datetimes costs ~1 µs.
+
+    >>> _offset_iso_ms("2024-05-01T10:00:00+08:00"), _offset_iso_ms("2024-05-01T10:00:00")
+    (1714528800000, None)
+    """
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return None if when.tzinfo is None else (when - _EPOCH) // _ONE_MS
 
 
 def _load(payload: bytes, rules: PayloadRules) -> Any:

@@ -196,12 +196,20 @@ class SqliteReadingsStore:
 
 
 def _latest_rows(readings: Sequence[Reading]) -> list[tuple]:
+    """Per meter of the batch: its newest reading (the first of equal ts) and the latest receive time."""
     newest: dict[str, Reading] = {}
     last_received: dict[str, int] = {}
-    for r in readings:
-        if r.meter_id not in newest or r.ts_ms > newest[r.meter_id].ts_ms:
-            newest[r.meter_id] = r
-        last_received[r.meter_id] = max(last_received.get(r.meter_id, 0), r.received_ms)
+    for r in readings:  # one dict look-up a reading in the common case: a batch's meters repeat
+        meter_id = r.meter_id
+        best = newest.get(meter_id)
+        if best is None:
+            newest[meter_id] = r
+            last_received[meter_id] = max(0, r.received_ms)
+            continue
+        if r.ts_ms > best.ts_ms:
+            newest[meter_id] = r
+        if r.received_ms > last_received[meter_id]:
+            last_received[meter_id] = r.received_ms
     return [(m, r.ts_ms, r.total_l, last_received[m]) for m, r in newest.items()]
 
 

@@ -7,13 +7,14 @@ import threading
 import time
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
-from ingest.metrics import REASON_KINDS, IngestMetrics, reason_kind, start_metrics_server
+from ingest.metrics import LAG_BUCKETS_S, REASON_KINDS, BatchHistogram, IngestMetrics, reason_kind, start_metrics_server
 from ingest.payload import PayloadRules, parse_message
 from store.errors import StoreUnavailable
 from tests.ingest.harness import InProcessIngester, ingest_settings, publish_all, publisher, wait_until
@@ -168,3 +169,28 @@ NOW_MS = 1_714_528_800_000
 def test_every_reason_the_parser_gives_has_a_kind(topic, payload, kind):
     [rejection] = parse_message(topic, payload, received_ms=NOW_MS, rules=PayloadRules()).rejections
     assert reason_kind(rejection.reason) == kind, rejection.reason
+
+
+def test_the_lag_histogram_exposes_what_a_prometheus_histogram_would():
+    # Bucket bounds themselves, zero, sub-second, and beyond the last bound, over several batches, small
+    # ones (counted in a loop) and large ones (counted with NumPy).
+    bounds = [float(b) for b in LAG_BUCKETS_S]
+    batches = [[0.0, 1.0, 1.001, 59.999, 60.0, 900.0], [3600.0, 7 * 86_400.0, 7 * 86_400.0 + 1, 1e9], [0.5] * 7,
+               bounds * 40 + [b + 0.001 for b in bounds] * 40 + np.linspace(0, 1e6, 3001).tolist()]
+    reference_registry, batch_registry = CollectorRegistry(), CollectorRegistry()
+    reference = Histogram("lag_seconds", "Lag.", buckets=LAG_BUCKETS_S, registry=reference_registry)
+    batched = BatchHistogram("lag_seconds", "Lag.", buckets=LAG_BUCKETS_S, registry=batch_registry)
+    for values in batches:
+        for value in values:
+            reference.observe(value)
+        batched.observe_many(values)
+
+    def samples(registry):  # _created is the time each was made: compared for presence only
+        return {k: (v if not k[0].endswith("_created") else None)
+                for k, v in scrape(generate_latest(registry).decode()).items()}
+
+    batch_samples, reference_samples = samples(batch_registry), samples(reference_registry)
+    sum_key = ("lag_seconds_sum", ())
+    # A batch is summed, then added: the same total up to float rounding (one by one adds each value).
+    assert batch_samples.pop(sum_key) == pytest.approx(reference_samples.pop(sum_key), rel=1e-12)
+    assert batch_samples == reference_samples
