@@ -119,7 +119,11 @@ def api(host: HostOption = None, port: PortOption = None, config: ConfigOption =
 
     settings = settings_or_exit(config, api_host=host, api_port=port)
     setup_logging(settings)
-    stores = Stores(settings)
+    stores = Stores(settings)  # migrates the schema once, before any worker starts
+    if settings.api_workers > 1:
+        stores.close()
+        _serve_workers(settings, config)
+        return
     _serve(settings, stores)
     stores.close()
 
@@ -460,6 +464,25 @@ def _serve(settings: Settings, stores, background=None, registry=None) -> None:
                              metrics_registry=registry if registry is not None else metrics_registry())
     serve_api(application, host=settings.api_host, port=settings.api_port, background=background,
               log_format=settings.log_format)
+
+
+def _serve_workers(settings: Settings, config: str | None) -> None:
+    """Serve with ``settings.api_workers`` uvicorn processes on one socket.
+
+    Each worker is a fresh interpreter that builds its own settings and stores
+    (``api.wiring.worker_app``), from the same environment and config file as this process.
+    """
+    import os
+
+    import uvicorn
+
+    if config is not None:
+        os.environ["ANXIN_CONFIG"] = str(Path(config).resolve())  # the workers' settings come from the same file
+    logging_config = {"log_config": None} if settings.log_format == "json" else {}
+    # A worker imports the detectors and opens the stores before it answers uvicorn's health check:
+    # seconds on a busy machine, more than uvicorn's default 5 s wait.
+    uvicorn.run("api.wiring:worker_app", factory=True, host=settings.api_host, port=settings.api_port,
+                workers=settings.api_workers, timeout_worker_healthcheck=60, log_level="info", **logging_config)
 
 
 def signal_stops(stop) -> None:

@@ -33,6 +33,10 @@ MAX_PAGE = 1000
 SESSIONS_AT_ONCE = 10
 SESSION_COOKIE = "anxin_session"  # the web page's sign-in (api/web); the JSON API accepts it too
 
+# The dependencies that only read app state or the query are ``async def``: FastAPI runs a sync
+# dependency in a worker thread, and the hop there and back cost more than their work. Those that
+# touch the database stay sync, off the event loop.
+
 HOW_TO_GET_A_TOKEN = (
     "send 'Authorization: Bearer <token>'; an administrator creates a user and its token with "
     "`anxin users create NAME --role " + "|".join(r.value for r in Role) + "`"
@@ -41,23 +45,23 @@ HOW_TO_GET_A_TOKEN = (
 _bearer = HTTPBearer(auto_error=False, description="The token printed by `anxin users create`.")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
-def get_readings(request: Request) -> ReadingsStore:
+async def get_readings(request: Request) -> ReadingsStore:
     return request.app.state.readings
 
 
-def get_metrics_registry(request: Request) -> CollectorRegistry:
+async def get_metrics_registry(request: Request) -> CollectorRegistry:
     return request.app.state.metrics_registry
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The current time from the app's clock, once per request."""
     now = request.app.state.clock()
     if now.tzinfo is None:
@@ -65,7 +69,7 @@ def get_now(request: Request) -> datetime:
     return now
 
 
-def get_timezone(settings: Annotated[Settings, Depends(get_settings)]) -> ZoneInfo:
+async def get_timezone(settings: Annotated[Settings, Depends(get_settings)]) -> ZoneInfo:
     return settings.tz
 
 
@@ -132,7 +136,7 @@ class PageParams:
     offset: int
 
 
-def get_page(
+async def get_page(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"items per page, at most {MAX_PAGE}")] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID, description="items to skip")] = 0,
 ) -> PageParams:

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     detect_shard: str = Field("0/1", description="i/n: this detector owns the meters whose crc32 mod n is i")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(
+        1, ge=1, le=64, description="processes serving `anxin api` (one a core); `anxin run` always uses one"
+    )
     ingest_metrics_host: str = Field("127.0.0.1", description="where `anxin ingest` serves /metrics")
     ingest_metrics_port: int = Field(9108, ge=0, le=65535, description="port of `anxin ingest`'s /metrics; 0: none")
     log_format: Literal["text", "json"] = "text"

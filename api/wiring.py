@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 import pandas as pd
 
 from api.notify.runner import Notifier
-from api.settings import DetectSettings, Settings
+from api.settings import DetectSettings, Settings, load_settings
 from detect.continuous_flow import ContinuousFlowDetector
 from detect.fleet import FleetOutageDetector
 from detect.inactivity import InactivityDetector
@@ -256,6 +256,17 @@ def publish_replay(settings: Settings, readings, *, start_ms: int, speed: float,
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def worker_app():
+    """The API of one ``anxin api`` worker process (``ANXIN_API_WORKERS`` > 1), built from the environment."""
+    from api.app import create_app
+    from api.logs import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_format)
+    stores = Stores(settings)
+    return create_app(settings=settings, db=stores.db, readings=stores.readings, metrics_registry=metrics_registry())
 
 
 def serve_api(application, *, host: str, port: int, background: Background | None = None,

@@ -24,6 +24,7 @@ machine disturbs far less than latency.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -166,29 +167,38 @@ def seed_database(url: str, *, households: int, now: datetime) -> Seeded:
 class Server:
     """A uvicorn server in a subprocess, with its log in ``log``."""
 
-    def __init__(self, argv: list[str], *, port: int, env: dict, log: Path) -> None:
-        self.argv, self.port, self.env, self.log = argv, port, env, log
+    def __init__(self, argv: list[str], *, port: int, env: dict, log: Path, cwd: Path = ROOT) -> None:
+        self.argv, self.port, self.env, self.log, self.cwd = argv, port, env, log, cwd
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Server:
         from tests.servers import wait_for_port
 
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.argv, env={**os.environ, **self.env}, cwd=ROOT, stdout=log,
+            self.process = subprocess.Popen(self.argv, env={**os.environ, **self.env}, cwd=self.cwd, stdout=log,
                                             stderr=log)
         try:
             wait_for_port(self.port, timeout_s=60)
+            if self.env.get("ANXIN_API_WORKERS", "1") != "1":
+                _wait_for_workers(self.log, int(self.env["ANXIN_API_WORKERS"]))
         except TimeoutError:
             self.__exit__()
             raise RuntimeError(f"{' '.join(self.argv)} did not start: {self.log.read_text()[-2000:]}") from None
         return self
 
     def cpu_s(self) -> float:
-        """User and system CPU seconds the server has used so far."""
+        """User and system CPU seconds the server (and its worker processes) have used so far."""
         import psutil
 
-        times = psutil.Process(self.process.pid).cpu_times()
-        return times.user + times.system
+        process = psutil.Process(self.process.pid)
+        total = 0.0
+        for p in [process, *process.children(recursive=True)]:
+            try:
+                times = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def __exit__(self, *exc) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -197,6 +207,15 @@ class Server:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _wait_for_workers(log: Path, workers: int, timeout_s: float = 180) -> None:
+    """uvicorn's socket is open before its workers have started: wait until they all say so."""
+    deadline = time.monotonic() + timeout_s
+    while log.read_text(errors="replace").count("Application startup complete") < workers:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the API's {workers} workers did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.5)
 
 
 # --- load -------------------------------------------------------------------------------------------
@@ -273,6 +292,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--think-ms", type=int, default=1000, help="mean pause of a paced client between requests")
     parser.add_argument("--database", default="sqlite,postgresql", help="comma-separated: sqlite, postgresql")
     parser.add_argument("--modes", default="saturated,paced", help="comma-separated: saturated, paced")
+    parser.add_argument("--workers", type=int, default=1, help="ANXIN_API_WORKERS: uvicorn processes of the API")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout of anxin (e.g. a git worktree of an older commit): its `anxin api` is "
+                             "served on the same data and loaded alternately with this one, side by side")
     args = parser.parse_args(argv)
 
     from ingest.broker import free_port
@@ -306,13 +329,17 @@ def main(argv: list[str] | None = None) -> None:
 def run_database(database: str, url: str, seeded: Seeded, *, readings: Path, work: Path, args, modes: dict,
                  port_for) -> None:
     print(f"{database}: {seeded.meters:,} households and meters, {seeded.open_alerts} open or acknowledged alerts; "
-          f"the cadre sees {len(seeded.cadre_meters)} meters", flush=True)
-    ref_port, api_port = port_for(), port_for()
+          f"the cadre sees {len(seeded.cadre_meters)} meters; the API on {args.workers} worker process(es)"
+          + (f", the baseline ({args.baseline}) on one" if args.baseline is not None else ""), flush=True)
+    ref_port = port_for()
     reference = Server([sys.executable, "-m", "uvicorn", "bench.api:constant_app", "--port", str(ref_port)],
                        port=ref_port, env={}, log=work / "reference.log")
-    api = Server([str(Path(sys.executable).with_name("anxin")), "api", "--host", "127.0.0.1", "--port", str(api_port)],
-                 port=api_port, env={"ANXIN_DATABASE_URL": url, "ANXIN_READINGS_URL": f"sqlite:///{readings}"},
-                 log=work / f"api-{database}.log")
+    env = {"ANXIN_DATABASE_URL": url, "ANXIN_READINGS_URL": f"sqlite:///{readings}"}
+    apis = {"": api_server(ROOT, port=port_for(), env={**env, "ANXIN_API_WORKERS": str(args.workers)},
+                           log=work / f"api-{database}.log")}
+    if args.baseline is not None:  # as it was shipped: one process (older versions have no ANXIN_API_WORKERS)
+        apis = {"baseline: ": api_server(args.baseline.resolve(), port=port_for(), env=env,
+                                         log=work / f"baseline-{database}.log"), **apis}
     alerts = ["/api/v1/alerts?status=open,acknowledged"]
     meter_week = [f"/api/v1/meters/{m}/readings" for m in seeded.cadre_meters]
     scenarios = [
@@ -320,8 +347,10 @@ def run_database(database: str, url: str, seeded: Seeded, *, readings: Path, wor
         ("alerts open, as admin", alerts, "admin"),
         ("one meter's week, as cadre", meter_week, "cadre"),
     ]
-    with reference, api:
-        base = f"http://127.0.0.1:{api_port}"
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(reference)
+        for api in apis.values():
+            stack.enter_context(api)
         for mode, think in modes.items():
             if mode not in args.modes.split(","):
                 continue
@@ -334,9 +363,19 @@ def run_database(database: str, url: str, seeded: Seeded, *, readings: Path, wor
                        ["/constant"], token="-", server=reference, **kw)
             print_result(ref, None)
             for name, paths, role in scenarios:
-                load("warm-up", base + paths[0], paths, token=seeded.tokens[role], clients=10, seconds=2, think_ms=0,
-                     workdir=work)
-                print_result(load(name, base + paths[0], paths, token=seeded.tokens[role], server=api, **kw), ref)
+                for label, api in apis.items():  # baseline then this checkout, one right after the other
+                    base = f"http://127.0.0.1:{api.port}"
+                    load("warm-up", base + paths[0], paths, token=seeded.tokens[role], clients=10, seconds=2,
+                         think_ms=0, workdir=work)
+                    print_result(load(label + name, base + paths[0], paths, token=seeded.tokens[role], server=api,
+                                      **kw), ref)
+
+
+def api_server(checkout: Path, *, port: int, env: dict, log: Path) -> Server:
+    """``anxin api`` of ``checkout`` (this one, or a baseline) with the venv's Python."""
+    anxin = [sys.executable, "-c", "from api.cli import main; main()"]
+    return Server([*anxin, "api", "--host", "127.0.0.1", "--port", str(port)], port=port,
+                  env={**env, "PYTHONPATH": str(checkout)}, log=log, cwd=checkout)
 
 
 if __name__ == "__main__":

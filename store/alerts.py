@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Row, func, select
 from sqlalchemy.orm import Session
 
 from store.errors import InvalidTransition, NotFound
 from store.links import current_households
-from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertStatus, Outcome, Severity
+from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertStatus, Outcome, Severity, User
 
 AUTO_RESOLVED_NOTE = "resolved automatically: the condition ended"
 LATE_NOTE = "recorded already resolved: the data showing it arrived after it had ended"
@@ -186,6 +186,25 @@ def get_alert(session: Session, alert_id: int) -> Alert:
     return alert
 
 
+def _alert_filters(
+    statuses: Sequence[str] | None, kind: str | None, meter_id: str | None, visible: ColumnElement[bool] | None
+) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of an alert list."""
+    where = []
+    if visible is not None:
+        where.append(visible)
+    if statuses:
+        where.append(Alert.status.in_(statuses))
+    if kind:
+        where.append(Alert.kind == kind)
+    if meter_id:
+        where.append(Alert.meter_id == meter_id)
+    return where
+
+
+_NEWEST_FIRST = (Alert.raised_at.desc(), Alert.id.desc())
+
+
 def list_alerts(
     session: Session,
     *,
@@ -198,18 +217,55 @@ def list_alerts(
 ) -> tuple[list[Alert], int]:
     """Alerts matching the filters (and ``visible``, a condition on ``Alert``), newest first, and
     how many match in all."""
-    query = select(Alert)
-    if visible is not None:
-        query = query.where(visible)
-    if statuses:
-        query = query.where(Alert.status.in_(statuses))
-    if kind:
-        query = query.where(Alert.kind == kind)
-    if meter_id:
-        query = query.where(Alert.meter_id == meter_id)
+    query = select(Alert).where(*_alert_filters(statuses, kind, meter_id, visible))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(query.order_by(Alert.raised_at.desc(), Alert.id.desc()).limit(limit).offset(offset))
+    items = session.scalars(query.order_by(*_NEWEST_FIRST).limit(limit).offset(offset))
     return list(items), total
+
+
+_ALERTS = Alert.__table__
+_ACKNOWLEDGER = User.__table__.alias("acknowledger")
+_RESOLVER = User.__table__.alias("resolver")
+
+
+def list_alert_rows(
+    session: Session,
+    *,
+    statuses: Sequence[str] | None = None,
+    kind: str | None = None,
+    meter_id: str | None = None,
+    visible: ColumnElement[bool] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Row], int]:
+    """The page ``list_alerts`` gives, as read-only rows, in one round trip instead of three.
+
+    Each row has the alert's columns (as attributes of the same names), ``acknowledged_by_name``
+    and ``resolved_by_name``. Rows skip the ORM's object loading, which cost more than the SQL
+    itself for the API's lists; the count comes with them as a window function.
+    """
+    where = _alert_filters(statuses, kind, meter_id, visible)
+    query = (
+        select(
+            *_ALERTS.c,
+            _ACKNOWLEDGER.c.name.label("acknowledged_by_name"),
+            _RESOLVER.c.name.label("resolved_by_name"),
+            func.count().over().label("total_matching"),
+        )
+        .outerjoin(_ACKNOWLEDGER, _ACKNOWLEDGER.c.id == _ALERTS.c.acknowledged_by)
+        .outerjoin(_RESOLVER, _RESOLVER.c.id == _ALERTS.c.resolved_by)
+        .where(*where)
+        .order_by(*_NEWEST_FIRST)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = list(session.execute(query))
+    if rows:
+        return rows, rows[0].total_matching
+    if offset == 0:
+        return rows, 0
+    # A page past the end has no row to carry the count.
+    return rows, session.scalar(select(func.count()).select_from(_ALERTS).where(*where)) or 0
 
 
 def acknowledge(session: Session, *, alert_id: int, user_id: int, now: datetime) -> Alert:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from api.access import Scope
@@ -33,9 +33,12 @@ ACTS_ON: dict[Role, frozenset[AlertKind]] = {
 
 @dataclass(frozen=True, slots=True)
 class AlertRecord:
-    """An alert with the names of the people who acknowledged and resolved it."""
+    """An alert with the names of the people who acknowledged and resolved it.
 
-    alert: Alert
+    ``alert`` is an ``Alert``, or in lists a read-only row with the same attributes (cheaper to load).
+    """
+
+    alert: Alert | Row
     acknowledged_by: str | None
     resolved_by: str | None
 
@@ -88,11 +91,11 @@ def list_alerts(
     offset: int = 0,
 ) -> tuple[list[AlertRecord], int]:
     """The alerts ``scope`` may see matching the filters, newest first, and how many match in all."""
-    alerts, total = store.list_alerts(
+    rows, total = store.list_alert_rows(
         session, statuses=statuses, kind=kind, meter_id=meter_id, visible=scope.alert_visible(), limit=limit,
         offset=offset,
     )
-    return _records(session, alerts), total
+    return [AlertRecord(row, row.acknowledged_by_name, row.resolved_by_name) for row in rows], total
 
 
 def visible_alert(session: Session, *, scope: Scope, alert_id: int) -> Alert:

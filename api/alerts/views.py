@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Query, Response
 from pydantic import BeforeValidator
 
 from api.alerts import service
@@ -12,6 +12,7 @@ from api.alerts.schemas import AlertPage, AlertRead, EventList, EventRead, NoteB
 from api.deps import NowDep, PageDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
 from api.paths import Id
+from api.responses import json_response
 from store.models import AlertKind, AlertStatus
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -40,14 +41,14 @@ def list_alerts(
     status: StatusFilter = None,
     kind: AlertKind | None = None,
     meter_id: str | None = None,
-) -> AlertPage:
+) -> Response:
     records, total = service.list_alerts(
         session, scope=scope, statuses=status, kind=kind, meter_id=meter_id, limit=page.limit, offset=page.offset
     )
-    return AlertPage(
+    return json_response(AlertPage(
         items=[AlertRead.build(r, tz=tz, scope=scope) for r in records], total=total, limit=page.limit,
         offset=page.offset,
-    )
+    ))
 
 
 @router.get("/{alert_id}", response_model=AlertRead, responses=responses(404), summary="One alert")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import AfterValidator
 
 from api.deps import NowDep, PageDep, ReadingsDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
 from api.meters import service
 from api.meters.schemas import HourlyList, MeterPage, MeterRead, ReadingList
+from api.responses import json_response
 from api.timefmt import require_offset
 
 router = APIRouter(prefix="/meters", tags=["meters"])
@@ -54,10 +55,10 @@ def read_meter(
     tz: TimezoneDep,
     start: Start = None,
     end: End = None,
-) -> ReadingList:
+) -> Response:
     service.visible_meter(session, scope=scope, meter_id=meter_id)
     window = service.read_window(readings=readings, meter_id=meter_id, start=start, end=end, now=now)
-    return ReadingList.build(window, tz=tz)
+    return json_response(ReadingList.build(window, tz=tz))
 
 
 @router.get(

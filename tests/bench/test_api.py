@@ -35,3 +35,21 @@ def test_the_api_and_the_bare_route_answer_under_load_over_sqlite_and_postgresql
         assert int(line["requests"].replace(",", "")) > 0, line
         assert line["failed"] == "0", line
         assert 0 < float(line["p50"]) <= float(line["p99"]), line
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed: apt-get install -y wrk (make bench does)")
+def test_two_worker_processes_answer_beside_a_baseline_checkout():
+    # This checkout as its own baseline: the flags work, whatever the commit compared against.
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.api", "--households", "200", "--seconds", "1", "--clients", "20",
+         "--database", "sqlite", "--modes", "saturated", "--workers", "2", "--baseline", str(ROOT)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [m.groupdict() for m in map(LINE.match, done.stdout.splitlines()) if m]
+    names = [line["name"] for line in lines]
+    assert names.count("alerts open, as admin") == names.count("baseline: alerts open, as admin") == 1, done.stdout
+    assert len(lines) == 1 + 2 * 3, done.stdout
+    for line in lines:
+        assert int(line["requests"].replace(",", "")) > 0, line
+        assert line["failed"] == "0", line
