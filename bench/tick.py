@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
 from api.settings import DetectSettings
 from api.wiring import build_detectors
@@ -118,8 +117,7 @@ def main(argv: list[str] | None = None) -> None:
                           history_ms=int(args.history_days * _DAY_MS), clock=lambda: clock["now"])
         # Warm-up, as after days of ticking: fitted on the history, carrying its state, alerts synced.
         warm_ms = NOW_MS - _HOUR_MS + 120_000
-        monitor.detectors = [clone(d).fit(history) if getattr(d, "learns_from_history", False) else d
-                             for d in monitor.detectors]
+        monitor._fit(history)
         monitor._fitted_ms = warm_ms
         monitor._carry = monitor._step(history, warm_ms)[1]
         _, monitor._cursor = store.changes(None)
