@@ -8,6 +8,7 @@ groupings and lookups are on integers; episodes get their meter ids back before 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from detect import register
 from detect.backtest import in_step_order, learns, regroup, regroups, takes_away
 from detect.episodes import empty_episodes, sort_readings
 from detect.shard import Shard
@@ -83,6 +85,39 @@ class MeterCodes:
             self.ids = self.ids.append(pd.Index(np.sort(pd.unique(ids[unknown])), dtype=object))
             codes[unknown] = self.ids.get_indexer(ids[unknown])
         return codes.astype("int64")
+
+
+def takes_steps(detector) -> bool:
+    """Whether a detector's ``step`` can take the register's steps worked out already (``steps=``)."""
+    return "steps" in inspect.signature(detector.step).parameters
+
+
+class SharedSteps:
+    """The register rules over one batch, worked out once for every detector that uses them.
+
+    Each such detector carries the register's state in its own carry; stepping on the same batches
+    from the start, they carry the same. A detector whose register state differs (or whose
+    ``max_flow_l_per_h`` does) gets a pass of its own.
+    """
+
+    def __init__(self, batch: pd.DataFrame) -> None:
+        self.batch = batch
+        self._done: list[tuple[float, pd.DataFrame | None, tuple]] = []
+
+    def steps(self, detector, carry: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        max_flow = detector.max_flow_l_per_h
+        for flow, used_carry, result in self._done:
+            if flow == max_flow and _same_register_state(used_carry, carry):
+                return result
+        result = register.consumption_steps(self.batch, carry, max_flow_l_per_h=max_flow)
+        self._done.append((max_flow, carry, result))
+        return result
+
+
+def _same_register_state(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a is b or a[register.CARRY_COLUMNS].equals(b[register.CARRY_COLUMNS])
 
 
 def _ids(alert) -> dict:
@@ -170,11 +205,14 @@ class Monitor:
             windows = {"away": self._codes.encode_windows(self.away(now_ms - self.history_ms, now_ms + _DAY_MS))}
         by_kind: dict[str, pd.DataFrame] = {d.kind: empty_episodes() for d in self.detectors}
         carries = {}
+        shared = SharedSteps(batch)
         for d in self.detectors:
             if regroups(d):
                 carries[d.kind] = regroup(d, by_kind, batch, self._carry[d.kind], until_ms=now_ms)
             else:
                 extra = windows if takes_away(d) else {}
+                if takes_steps(d):
+                    extra = {**extra, "steps": shared.steps(d, self._carry[d.kind])}
                 by_kind[d.kind], carries[d.kind] = d.step(batch, self._carry[d.kind], until_ms=now_ms, **extra)
         return {kind: self._codes.decode(episodes) for kind, episodes in by_kind.items()}, carries
 
