@@ -7,7 +7,7 @@ through them, so the monitor carries the state a long-running ``anxin detect`` w
 synced once. Then the last hour (one reading per live meter) is written to a SQLite readings store
 and one ``Monitor.tick`` is timed: the store read (``changes``), the detectors' step, and the alert
 sync, side by side with the whole tick. Memory per meter is the deep size of the carried state and
-the learned per-meter state, divided by the meters.
+the learned per-meter state, with the meter ids they are keyed by, divided by the meters.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class TimedStore:
 
 
 def state_bytes(monitor: Monitor) -> int:
-    """Deep size of the carried state and the learned per-meter state."""
-    total = 0
+    """Deep size of the carried state and the learned per-meter state, with the meter ids they are keyed by."""
+    total = int(monitor._codes.ids.memory_usage(deep=True))
     for carry in monitor._carry.values():
         frames = [carry] if isinstance(carry, pd.DataFrame) else [getattr(carry, "first_seen", None),
                                                                      getattr(carry, "outages", None)]
