@@ -7,6 +7,7 @@ background, learned from its past nights, so a drip it has always had does not c
 
 from __future__ import annotations
 
+import itertools
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -149,11 +150,14 @@ class ContinuousFlowDetector(BaseEstimator):
         return self
 
     def step(
-        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int
+        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int,
+        steps: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Consume readings that arrived since the last step; see InactivityDetector.step."""
+        """Consume readings that arrived since the last step; see InactivityDetector.step (and its ``steps``)."""
         carry = _empty_carry() if carry is None else carry
-        steps, register_carry = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
+        if steps is None:
+            steps = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
+        steps, register_carry = steps
         # A stale reading (duplicate or older than one already seen) cannot move the state.
         rows = steps[steps["note"].to_numpy() != "stale"].reset_index(drop=True)
         if rows.empty:
@@ -200,7 +204,7 @@ class ContinuousFlowDetector(BaseEstimator):
         over_before = day + (time_of_day >= self.night_end_ms_)  # nights keyed below this are over
 
         step_meters = pd.unique(meters)
-        prior = carry.reindex(step_meters)
+        prior = carry[["night", "night_l", "night_h", "night_peak", "nights"]].reindex(step_meters)
         pending = prior[prior["night"].notna()]
         nights = pd.concat(
             [
@@ -220,44 +224,22 @@ class ContinuousFlowDetector(BaseEstimator):
         # A night with any interval that might have flowed may belong to a run: it teaches nothing.
         learned = nights[(nights["hours"] >= self.night_cover_h_) & (nights["peak"] <= self.min_excess_l_per_h)]
 
-        # Nights learned in earlier steps come first, then this step's, each with the lowest rate of
-        # the last ``background_nights`` learned up to and including it.
-        history = prior["nights"].dropna()
-        history = history[history.map(len) > 0].explode()
-        order = history.groupby(level=0).cumcount().to_numpy()
-        sequence = pd.concat(
-            [
-                pd.DataFrame({"meter_id": history.index.to_numpy(dtype=object), "night": _HISTORY_KEY + order,
-                              "rate": history.to_numpy(dtype="float64")}),
-                learned[["meter_id", "night", "rate"]],
-            ],
-            ignore_index=True,
-        ).sort_values(["meter_id", "night"], kind="stable", ignore_index=True)
-        sequence_meters = sequence["meter_id"].to_numpy()
-        sequence["lowest"] = _rolling_min(sequence["rate"].to_numpy("float64"),
-                                          np.r_[True, sequence_meters[1:] != sequence_meters[:-1]],
-                                          self.background_nights)
-        left = pd.DataFrame({"meter_id": meters, "over_before": over_before.astype("int64"),
-                             "row": np.arange(len(meters))}).sort_values("over_before", kind="stable")
-        right = sequence[["meter_id", "night", "lowest"]].astype({"meter_id": object, "night": "int64"})
-        matched = pd.merge_asof(
-            left.astype({"meter_id": object}), right.sort_values("night", kind="stable"),
-            left_on="over_before", right_on="night", by="meter_id", direction="backward", allow_exact_matches=False,
-        ).sort_values("row")
-        background = np.minimum(matched["lowest"].fillna(0.0).to_numpy(), self.max_background_l_per_h)
+        # Nights learned in earlier steps come first, then this step's, each meter's in order.
+        sequence = _NightSequence(step_meters, prior["nights"], learned)
+        lowest, found = sequence.lowest_before(meters, over_before.astype("int64"), self.background_nights)
+        background = np.minimum(np.where(found, lowest, 0.0), self.max_background_l_per_h)
 
         # The latest night stays pending (more of it may come); the learned ones before it are history.
-        last = nights.groupby("meter_id", sort=False)["night"].transform("max") == nights["night"]
-        tail = nights[last].set_index("meter_id")
-        before_last = sequence["night"].to_numpy() < tail["night"].reindex(sequence["meter_id"]).to_numpy()
-        kept = sequence[before_last].groupby("meter_id", sort=False).tail(self.background_nights)
+        night_meters = nights["meter_id"].to_numpy()
+        last = np.r_[night_meters[1:] != night_meters[:-1], True] if len(nights) else np.zeros(0, dtype=bool)
+        tail = nights[last].set_index("meter_id")  # each meter's nights are in order: its last is its latest
         state = pd.DataFrame(index=pd.Index(tail.index, dtype=object))
         state["night"] = tail["night"].astype("float64")
         state["night_l"] = tail["litres"]
         state["night_h"] = tail["hours"]
         state["night_peak"] = tail["peak"]
-        state["nights"] = _tuples(kept["meter_id"].to_numpy(), kept["rate"].to_numpy("float64")).reindex(state.index)
-        state["nights"] = [n if isinstance(n, tuple) else () for n in state["nights"]]
+        kept = sequence.last_before(tail.index.to_numpy(), tail["night"].to_numpy("int64"), self.background_nights)
+        state["nights"] = np.fromiter(kept, dtype=object, count=len(kept))  # a tuple per meter
         return background, state
 
     def _runs(self, meters, start, ts, received, flow, carry) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -325,26 +307,53 @@ def _intervals(rows: pd.DataFrame, carry: pd.DataFrame) -> pd.DataFrame:
     return judged
 
 
-def _rolling_min(values: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
-    """Per row, the least of the last ``window`` values of its run (runs begin where ``starts``)."""
-    n = len(values)
-    if n == 0:
-        return np.zeros(0)
-    run_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
-    index = np.arange(n)[:, None] - np.arange(window)[None, :]
-    inside = index >= run_start[:, None]
-    return np.where(inside, values[np.maximum(index, 0)], np.inf).min(axis=1)
+class _NightSequence:
+    """Each meter's learned night rates in order: those remembered from earlier steps (a tuple per
+    meter, keyed below every night), then this step's (``learned``: meter_id, night, rate), laid
+    out by meter (in the order of ``step_meters``) and night, so lookups are searches in NumPy."""
 
+    def __init__(self, step_meters: np.ndarray, remembered: pd.Series, learned: pd.DataFrame) -> None:
+        self._meters = pd.Index(step_meters)
+        tuples = [n if isinstance(n, tuple) else () for n in remembered]
+        counts = np.fromiter(map(len, tuples), dtype="int64", count=len(tuples))
+        old_meter = np.repeat(np.arange(len(tuples)), counts)
+        old_order = np.arange(len(old_meter)) - np.repeat(np.cumsum(counts) - counts, counts)
+        meter = np.r_[old_meter, self._meters.get_indexer(learned["meter_id"].to_numpy())].astype("int64")
+        night = np.r_[_HISTORY_KEY + old_order, learned["night"].to_numpy("int64")].astype("int64")
+        rate = np.r_[np.fromiter(itertools.chain.from_iterable(tuples), dtype="float64", count=int(counts.sum())),
+                     learned["rate"].to_numpy("float64")]
+        order = np.lexsort((night, meter))
+        self.meter, self.night, self.rate = meter[order], night[order], rate[order]
+        self.begin = np.searchsorted(self.meter, np.arange(len(self._meters)), side="left")  # per meter
 
-def _tuples(keys: np.ndarray, values: np.ndarray) -> pd.Series:
-    """The values of each run of equal keys as one tuple, indexed by the key."""
-    if len(keys) == 0:
-        return pd.Series([], dtype=object, index=pd.Index([], dtype=object))
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)]
-    listed = values.tolist()
-    return pd.Series([tuple(listed[b:e]) for b, e in zip(starts, ends)], index=pd.Index(keys[starts], dtype=object),
-                     dtype=object)
+    def _count_below(self, meter: np.ndarray, night: np.ndarray) -> np.ndarray:
+        """Per query, the position just past the meter's last night below ``night`` (its begin: none)."""
+        values, dense = np.unique(np.r_[self.night, night], return_inverse=True)
+        span = len(values) + 1
+        keys = self.meter * span + dense[:len(self.night)]  # sorted, as the sequence is
+        return np.searchsorted(keys, meter * span + dense[len(self.night):], side="left")
+
+    def lowest_before(self, meters: np.ndarray, over_before: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per interval, the lowest of the last ``window`` nights of its meter keyed below
+        ``over_before``, and whether there was any."""
+        meter = self._meters.get_indexer(meters)
+        end = self._count_below(meter, over_before)
+        begin = self.begin[meter]
+        found = end > begin
+        lowest = np.full(len(meters), np.inf)
+        if found.any():
+            index = (end - 1)[:, None] - np.arange(window)[None, :]
+            inside = index >= begin[:, None]
+            lowest = np.where(inside, self.rate[np.maximum(index, 0)], np.inf).min(axis=1)
+        return lowest, found
+
+    def last_before(self, meters: np.ndarray, night: np.ndarray, window: int) -> list[tuple]:
+        """Per meter, the rates of its last ``window`` nights keyed below ``night``, as a tuple."""
+        meter = self._meters.get_indexer(meters)
+        end = self._count_below(meter, night)
+        begin = np.maximum(self.begin[meter], end - window)
+        rates = self.rate.tolist()
+        return [tuple(rates[b:e]) for b, e in zip(begin.tolist(), end.tolist())]
 
 
 def _local_ms(ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:

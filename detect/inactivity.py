@@ -232,7 +232,8 @@ class InactivityDetector(BaseEstimator):
         return above_background & ~creeping, moved
 
     def step(
-        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int, away: pd.DataFrame | None = None
+        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int, away: pd.DataFrame | None = None,
+        steps: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Consume readings that arrived since the last step.
 
@@ -244,9 +245,15 @@ class InactivityDetector(BaseEstimator):
         ``away`` holds the windows in which a household is registered as away (meter_id, start_ms,
         end_ms). A reading inside one counts as use: nothing is raised, and an alert already open
         ends. A silence that runs past a window's end is measured from the window's end.
+
+        ``steps`` is what ``detect.register.consumption_steps`` returns for these readings and this
+        carry (with this detector's ``max_flow_l_per_h``), when the caller has it already: detectors
+        stepping on the same readings share one pass of the register rules.
         """
         carry = _empty_carry() if carry is None else carry
-        steps, register_carry = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
+        if steps is None:
+            steps = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
+        steps, register_carry = steps
         # A stale reading (duplicate or older than one already seen) cannot move the state.
         fresh = steps["note"].to_numpy() != "stale"
         rows = steps if fresh.all() else steps[fresh].reset_index(drop=True)

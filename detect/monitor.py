@@ -1,22 +1,27 @@
 """The live detector: each tick feeds newly stored readings through the detectors and syncs alerts.
 
 It uses exactly the code a backtest uses (``step``), carrying each detector's per-meter state from
-tick to tick; on start it rebuilds that state from the recent history in the store.
+tick to tick; on start it rebuilds that state from the recent history in the store. As in a
+backtest, the detectors see meters as integer codes (kept across ticks), so that their sorts,
+groupings and lookups are on integers; episodes get their meter ids back before the sync.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from detect import register
 from detect.backtest import in_step_order, learns, regroup, regroups, takes_away
-from detect.episodes import empty_episodes
+from detect.episodes import empty_episodes, sort_readings
 from detect.shard import Shard
 from store.alerts import Episode, SyncReport, sync_episodes
 from store.db import Database
@@ -41,6 +46,78 @@ def to_store_episodes(frame: pd.DataFrame) -> list[Episode]:
         )
         for row in frame.itertuples(index=False)
     ]
+
+
+class MeterCodes:
+    """Meter ids as integer codes, a code per id for the monitor's lifetime (new ids get the next codes)."""
+
+    def __init__(self) -> None:
+        self.ids = pd.Index([], dtype=object)
+
+    def encode(self, readings: pd.DataFrame) -> pd.DataFrame:
+        """``readings`` with meter_id as its code, in the order the detectors consume them.
+
+        Ids first seen together get codes in the order of the ids, so a monitor started on its
+        history numbers the meters as a backtest of that history does.
+        """
+        codes = self._codes(readings["meter_id"].to_numpy(dtype=object))
+        return sort_readings(readings.assign(meter_id=codes))
+
+    def encode_windows(self, away: pd.DataFrame) -> pd.DataFrame:
+        """Away windows of the meters with a code (the others have no readings to judge), coded."""
+        codes = self.ids.get_indexer(away["meter_id"].to_numpy(dtype=object))
+        known = codes >= 0
+        return away[known].assign(meter_id=codes[known].astype("int64"))
+
+    def decode(self, episodes: pd.DataFrame) -> pd.DataFrame:
+        """Episodes with meter codes turned back into meter ids (the fleet's own id is kept)."""
+        if episodes.empty:
+            return episodes.assign(meter_id=episodes["meter_id"].astype(object))
+        ids = episodes["meter_id"].to_numpy(dtype=object).copy()
+        coded = np.fromiter((not isinstance(m, str) for m in ids), dtype=bool, count=len(ids))
+        ids[coded] = self.ids.to_numpy()[ids[coded].astype("int64")]
+        return episodes.assign(meter_id=ids)
+
+    def _codes(self, ids: np.ndarray) -> np.ndarray:
+        codes = self.ids.get_indexer(ids)
+        unknown = codes < 0
+        if unknown.any():
+            self.ids = self.ids.append(pd.Index(np.sort(pd.unique(ids[unknown])), dtype=object))
+            codes[unknown] = self.ids.get_indexer(ids[unknown])
+        return codes.astype("int64")
+
+
+def takes_steps(detector) -> bool:
+    """Whether a detector's ``step`` can take the register's steps worked out already (``steps=``)."""
+    return "steps" in inspect.signature(detector.step).parameters
+
+
+class SharedSteps:
+    """The register rules over one batch, worked out once for every detector that uses them.
+
+    Each such detector carries the register's state in its own carry; stepping on the same batches
+    from the start, they carry the same. A detector whose register state differs (or whose
+    ``max_flow_l_per_h`` does) gets a pass of its own.
+    """
+
+    def __init__(self, batch: pd.DataFrame) -> None:
+        self.batch = batch
+        self._done: list[tuple[float, pd.DataFrame | None, tuple]] = []
+
+    def steps(self, detector, carry: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        max_flow = detector.max_flow_l_per_h
+        for flow, used_carry, result in self._done:
+            if flow == max_flow and _same_register_state(used_carry, carry):
+                return result
+        result = register.consumption_steps(self.batch, carry, max_flow_l_per_h=max_flow)
+        self._done.append((max_flow, carry, result))
+        return result
+
+
+def _same_register_state(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a is b or a[register.CARRY_COLUMNS].equals(b[register.CARRY_COLUMNS])
 
 
 def _ids(alert) -> dict:
@@ -73,6 +150,7 @@ class Monitor:
         self.history_ms = history_ms
         self.clock = clock
         self._carry: dict[str, pd.DataFrame | None] = {d.kind: None for d in self.detectors}
+        self._codes = MeterCodes()  # the carries and the learned state are keyed by these codes
         self._cursor: int | None = None
         # A shard sees only its own meters. Each shard regroups its own offline episodes into fleet
         # outages (its meters are a uniform sample of the fleet), but only shard 0 keeps the fleet's alert.
@@ -118,20 +196,25 @@ class Monitor:
         return readings[self.shard.owns(readings["meter_id"].to_numpy())].reset_index(drop=True)
 
     def _step(self, batch: pd.DataFrame, now_ms: int) -> tuple[dict[str, pd.DataFrame], dict]:
-        """Every detector's episodes by kind, as a backtest finds them, and the carries to keep."""
+        """Every detector's episodes by kind (with meter ids), as a backtest finds them, and the
+        carries to keep (keyed by meter code)."""
+        batch = self._codes.encode(batch)
         windows = {}
         if self.away is not None and any(takes_away(d) for d in self.detectors):
             # Windows over the history, so a silence that began before a window ended is measured right.
-            windows = {"away": self.away(now_ms - self.history_ms, now_ms + _DAY_MS)}
+            windows = {"away": self._codes.encode_windows(self.away(now_ms - self.history_ms, now_ms + _DAY_MS))}
         by_kind: dict[str, pd.DataFrame] = {d.kind: empty_episodes() for d in self.detectors}
         carries = {}
+        shared = SharedSteps(batch)
         for d in self.detectors:
             if regroups(d):
                 carries[d.kind] = regroup(d, by_kind, batch, self._carry[d.kind], until_ms=now_ms)
             else:
                 extra = windows if takes_away(d) else {}
+                if takes_steps(d):
+                    extra = {**extra, "steps": shared.steps(d, self._carry[d.kind])}
                 by_kind[d.kind], carries[d.kind] = d.step(batch, self._carry[d.kind], until_ms=now_ms, **extra)
-        return by_kind, carries
+        return {kind: self._codes.decode(episodes) for kind, episodes in by_kind.items()}, carries
 
     def _refit(self, now_ms: int) -> None:
         """Refit the detectors that learn from history on the newest readings, as a backtest does."""
@@ -139,10 +222,14 @@ class Monitor:
         if learning:
             days = max(getattr(self.detectors[i], "history_days", 28.0) for i in learning)
             history = self._own(self.readings.read(start_ms=now_ms - int(days * 86_400_000), end_ms=now_ms))
-            for i in learning:
-                self.detectors[i] = clone(self.detectors[i]).fit(history)
+            self._fit(history)
             log.info("refitted %d detector(s) on %d readings", len(learning), len(history))
         self._fitted_ms = now_ms
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        """Refit the learning detectors on ``history`` (readings with meter ids)."""
+        coded = self._codes.encode(history)
+        self.detectors = [clone(d).fit(coded) if learns(d) else d for d in self.detectors]
 
     def run(self, stop: threading.Event, tick_s: float) -> None:
         """Tick every ``tick_s`` seconds until ``stop`` is set; a failing tick is logged and retried."""

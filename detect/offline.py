@@ -6,6 +6,7 @@ The rhythm is learned per meter from the gaps between its uploads, so a meter th
 
 from __future__ import annotations
 
+import warnings
 from typing import ClassVar
 
 import numpy as np
@@ -106,65 +107,88 @@ class OfflineDetector(BaseEstimator):
         meters = uploads["meter_id"].to_numpy()
         arrival = uploads["received_ms"].to_numpy()
         first = np.r_[True, meters[1:] != meters[:-1]]
-        prev = np.where(first, carry["last_arrival"].reindex(meters).to_numpy(dtype="float64"),
-                        np.r_[np.nan, arrival[:-1]])
-        new_gaps = pd.DataFrame({"meter_id": meters, "order": 1, "gap": arrival - prev, "start": prev,
-                                 "arrival": arrival})
-        # Gaps remembered from earlier steps go first, so the rolling median continues exactly.
-        history = self._gap_history(carry, pd.unique(meters))
-        gaps = pd.concat([history, new_gaps[~np.isnan(prev)]], ignore_index=True)
-        gaps = gaps.sort_values(["meter_id", "order"], kind="stable").reset_index(drop=True)
-        gap_meters = gaps["meter_id"].to_numpy()
-        starts = np.r_[True, gap_meters[1:] != gap_meters[:-1]] if len(gaps) else np.zeros(0, dtype=bool)
-        cadence_after = _rolling_median(gaps["gap"].to_numpy("float64"), starts, self.window)
-        gaps["cadence_before"] = np.where(starts, np.nan, np.r_[np.nan, cadence_after[:-1]])
-        fresh = gaps[gaps["order"] == 1]
-        allowed = self.allowed_gap_ms(fresh["cadence_before"].to_numpy(dtype="float64"))
-        over = fresh["gap"].to_numpy() > allowed
+        step_meters = pd.Index(meters[first], dtype=meters.dtype)
+        block = np.cumsum(first) - 1
+        prior = carry.reindex(step_meters)
+        prev = np.where(first, prior["last_arrival"].to_numpy(dtype="float64")[block], np.r_[np.nan, arrival[:-1]])
+        new = ~np.isnan(prev)
+        # Per meter of the step, its remembered gaps (oldest first), then this step's: the rolling
+        # median continues exactly, and is taken only where a new gap is judged and at each meter's end.
+        remembered = prior[self._gap_columns()].to_numpy(dtype="float64")
+        sequence = _GapSequence(remembered, block[new], (arrival - prev)[new])
+        cadence_before = sequence.median_before_new(self.window)
+        allowed = self.allowed_gap_ms(cadence_before)
+        gap, start, end = (arrival - prev)[new], prev[new], arrival[new]
+        over = gap > allowed
         closed = make_episodes(
-            fresh["meter_id"][over], kind=self.kind, severity="warning",
-            started_ms=fresh["start"][over], raised_ms=fresh["start"][over] + allowed[over],
-            ended_ms=fresh["arrival"][over],
+            meters[new][over], kind=self.kind, severity="warning",
+            started_ms=start[over], raised_ms=start[over] + allowed[over], ended_ms=end[over],
         )
-        tail = pd.DataFrame(index=pd.Index(pd.unique(meters), dtype=object))
-        tail["last_arrival"] = pd.Series(arrival, index=meters).groupby(level=0).max()
-        # Per meter (gaps are grouped by meter, in the order of its first upload): its cadence and last gaps.
-        ends = np.r_[np.flatnonzero(starts[1:]), len(gaps) - 1] if len(gaps) else np.zeros(0, dtype="int64")
-        by_meter = pd.Index(gap_meters[ends], dtype=object)
-        tail["cadence"] = pd.Series(cadence_after[ends], index=by_meter).reindex(tail.index)
-        values = gaps["gap"].to_numpy("float64")
-        begins = np.flatnonzero(starts)
-        recent = [tuple(values[max(b, e + 1 - self.window):e + 1].tolist()) for b, e in zip(begins, ends)]
-        tail["gaps"] = pd.Series(recent, index=by_meter, dtype=object).reindex(tail.index)
-        tail["gaps"] = [g if isinstance(g, tuple) else () for g in tail["gaps"]]
+        tail = pd.DataFrame(index=step_meters)
+        tail["last_arrival"] = arrival[np.r_[first[1:], True]]  # sorted by arrival within each meter
+        tail["cadence"] = sequence.median_at_ends(self.window)
+        tail[self._gap_columns()] = sequence.last(self.window)
         new_carry = pd.concat([carry.drop(tail.index, errors="ignore"), tail])
         return [closed], new_carry
 
-    @staticmethod
-    def _gap_history(carry: pd.DataFrame, meters) -> pd.DataFrame:
-        known = carry["gaps"].reindex(meters).dropna()
-        known = known[known.map(len) > 0]
-        if known.empty:
-            return pd.DataFrame(columns=["meter_id", "order", "gap", "start", "arrival"])
-        exploded = known.explode()
-        return pd.DataFrame({"meter_id": exploded.index.to_numpy(), "order": 0,
-                             "gap": exploded.to_numpy(dtype="float64"), "start": np.nan, "arrival": np.nan})
+    def _gap_columns(self) -> list[str]:
+        """The carry's last ``window`` upload gaps of a meter, oldest first (NaN: none yet)."""
+        return [f"gap_{i}" for i in range(self.window)]
 
-    @staticmethod
-    def _empty_carry() -> pd.DataFrame:
+    def _empty_carry(self) -> pd.DataFrame:
         return pd.DataFrame(
             {"last_arrival": pd.Series([], dtype="int64"), "cadence": pd.Series([], dtype="float64"),
-             "gaps": pd.Series([], dtype=object)},
+             **{column: pd.Series([], dtype="float64") for column in self._gap_columns()}},
             index=pd.Index([], dtype=object),
         )
 
 
-def _rolling_median(values: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
-    """Per row, the median of the last ``window`` values of its run (runs begin where ``starts``)."""
-    n = len(values)
-    if n == 0:
+class _GapSequence:
+    """Each meter's upload gaps in order: the remembered ones (rows of a NaN-padded matrix, oldest
+    first), then the new ones (``new_block``: the meter's row; in order within each meter)."""
+
+    def __init__(self, remembered: np.ndarray, new_block: np.ndarray, new_gaps: np.ndarray) -> None:
+        known = ~np.isnan(remembered)
+        old_count = known.sum(axis=1)
+        new_count = np.bincount(new_block, minlength=len(remembered))
+        self.begin = np.r_[0, np.cumsum(old_count + new_count)[:-1]].astype("int64")  # per meter
+        self.end = self.begin + old_count + new_count  # one past the meter's last gap
+        self.values = np.empty(int(self.end[-1]) if len(self.end) else 0)
+        old_rows = np.nonzero(known)[0]  # row-major: each meter's gaps in order
+        old_rank = np.arange(len(old_rows)) - np.r_[0, np.cumsum(old_count)[:-1]][old_rows]
+        self.values[self.begin[old_rows] + old_rank] = remembered[known]
+        rank_new = np.arange(len(new_block)) - np.r_[0, np.cumsum(new_count)[:-1]][new_block]
+        self.new_at = self.begin[new_block] + old_count[new_block] + rank_new
+        self.values[self.new_at] = new_gaps
+        self.new_begin = self.begin[new_block]
+
+    def median_before_new(self, window: int) -> np.ndarray:
+        """Per new gap, the median of the last ``window`` gaps before it (NaN: none)."""
+        return _median_of_last(self.values, self.new_at - 1, self.new_begin, window)
+
+    def median_at_ends(self, window: int) -> np.ndarray:
+        """Per meter, the median of its last ``window`` gaps (NaN: none)."""
+        return _median_of_last(self.values, self.end - 1, self.begin, window)
+
+    def last(self, window: int) -> np.ndarray:
+        """Per meter, its last ``window`` gaps, oldest first, NaN-padded on the left."""
+        index = (self.end - window)[:, None] + np.arange(window)[None, :]
+        inside = index >= self.begin[:, None]
+        if not inside.any():
+            return np.full(index.shape, np.nan)
+        return np.where(inside, self.values[np.maximum(index, 0)], np.nan)
+
+
+def _median_of_last(values: np.ndarray, at: np.ndarray, begin: np.ndarray, window: int) -> np.ndarray:
+    """Per position ``at`` (-1 or before ``begin``: nothing), the median of the ``window`` values
+    ending there and starting no earlier than ``begin``."""
+    if len(at) == 0:
         return np.zeros(0)
-    run_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
-    index = np.arange(n)[:, None] - np.arange(window)[None, :]
-    inside = index >= run_start[:, None]
-    return np.nanmedian(np.where(inside, values[np.maximum(index, 0)], np.nan), axis=1)
+    index = at[:, None] - np.arange(window)[None, :]
+    inside = index >= begin[:, None]
+    if not inside.any():
+        return np.full(len(at), np.nan)
+    with warnings.catch_warnings():  # a row with nothing inside is NaN, as it should be
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmedian(np.where(inside, values[np.maximum(index, 0)], np.nan), axis=1)
+

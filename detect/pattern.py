@@ -279,11 +279,14 @@ class UnusualPatternDetector(BaseEstimator):
         return (worst >= self.gate_z) & (self._model_score(deviations) > self.model_threshold_)
 
     def step(
-        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int
+        self, readings: pd.DataFrame, carry: pd.DataFrame | None, *, until_ms: int,
+        steps: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Consume readings that arrived since the last step; see InactivityDetector.step."""
+        """Consume readings that arrived since the last step; see InactivityDetector.step (and its ``steps``)."""
         carry = _empty_carry() if carry is None else carry
-        steps, register_carry = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
+        if steps is None:
+            steps = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
+        steps, register_carry = steps
         rows = self._rows(steps, carry)
         if rows["meter_id"].size == 0:
             return self._ongoing(carry), carry

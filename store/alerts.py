@@ -63,20 +63,34 @@ def sync_episodes(
         else:
             closed[(ep.meter_id, ep.started_at)] = ep
     report = SyncReport()
-    unresolved = session.scalars(select(Alert).where(Alert.kind == kind, Alert.status != AlertStatus.resolved))
+    # Compare on plain rows; load as objects only the alerts that change (most stay as they are).
+    unresolved = session.execute(
+        select(Alert.id, Alert.meter_id, Alert.started_at, Alert.severity)
+        .where(Alert.kind == kind, Alert.status != AlertStatus.resolved)
+    ).all()
     matched: set[str] = set()
-    for alert in unresolved:
-        if owns is not None and not owns(alert.meter_id):
+    escalate: dict[int, Episode] = {}
+    resolve_ids: list[int] = []
+    for alert_id, meter_id, started_at, severity in unresolved:
+        if owns is not None and not owns(meter_id):
             continue
-        ep = ongoing.get(alert.meter_id)
-        if ep is not None and ep.started_at == alert.started_at:
-            matched.add(alert.meter_id)
-            if SEVERITY_RANK[Severity(ep.severity)] > SEVERITY_RANK[Severity(alert.severity)]:
-                alert.severity = ep.severity
-                alert.updated_at = now
-                report.escalated.append(alert)
-                record_event(session, alert=alert, action=AlertAction.severity_raised, user_id=None, now=now,
-                             detail=ep.severity)
+        ep = ongoing.get(meter_id)
+        if ep is not None and ep.started_at == started_at:
+            matched.add(meter_id)
+            if SEVERITY_RANK[Severity(ep.severity)] > SEVERITY_RANK[Severity(severity)]:
+                escalate[alert_id] = ep
+            continue
+        resolve_ids.append(alert_id)
+    changing = _alerts_by_id(session, [*escalate, *resolve_ids])
+    for alert_id in [row.id for row in unresolved if row.id in changing]:  # in the order they were listed
+        alert = changing[alert_id]
+        ep = escalate.get(alert_id)
+        if ep is not None:
+            alert.severity = ep.severity
+            alert.updated_at = now
+            report.escalated.append(alert)
+            record_event(session, alert=alert, action=AlertAction.severity_raised, user_id=None, now=now,
+                         detail=ep.severity)
             continue
         alert.status = AlertStatus.resolved
         episode_over = closed.get((alert.meter_id, alert.started_at))
@@ -141,6 +155,15 @@ def sync_episodes(
     session.flush()
     _record_sync(session, report, now)
     return report
+
+
+def _alerts_by_id(session: Session, ids: list[int]) -> dict[int, Alert]:
+    """The alerts with these ids, as objects to change, fetched in chunks (a bound parameter each)."""
+    alerts: dict[int, Alert] = {}
+    for at in range(0, len(ids), 500):
+        chunk = ids[at:at + 500]
+        alerts.update((a.id, a) for a in session.scalars(select(Alert).where(Alert.id.in_(chunk))))
+    return alerts
 
 
 def _record_sync(session: Session, report: SyncReport, now: datetime) -> None:
