@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from detect import register
 from detect.csvio import ALERTS_CSV_COLUMNS, CsvFormatError, parse_times_ms, to_iso
 from detect.episodes import concat_episodes, empty_episodes, sort_readings
 
@@ -26,6 +27,9 @@ from detect.episodes import concat_episodes, empty_episodes, sort_readings
 _DAY_MS = 86_400_000
 AWAY_CSV_COLUMNS = ["meter_id", "start", "end"]
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+# After a reading with one of these notes the register's baseline is not that reading (a suspect
+# is pending, or a unit reinterpretation moved the baseline elsewhere).
+_BASELINE_ELSEWHERE = ("suspect", "unit_m3_as_l", "unit_l_as_m3")
 
 
 def learns(detector) -> bool:
@@ -121,6 +125,8 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
     ts = readings["ts_ms"].to_numpy()
     # A detector that learns only from the newest ``history_days`` of what it is given gets only those.
     newest_only = getattr(detector, "learns_from_newest_days", False)
+    # Such a detector can be handed its register steps: computed once here, not at every refit.
+    history_steps = _history_steps(readings, detector) if newest_only and _fits_from_steps(detector) else None
     by_arrival = np.argsort(received, kind="stable")
     newest_by_arrival = np.maximum.accumulate(ts[by_arrival])
     start = int(received.min()) // _DAY_MS * _DAY_MS
@@ -131,11 +137,60 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
         arrived = int(np.searchsorted(received[by_arrival], begin))
         if newest_only and arrived:
             known &= ts >= newest_by_arrival[arrived - 1] - int(detector.history_days * _DAY_MS)
-        fitted = clone(detector).fit(readings[known])
+        if history_steps is not None:
+            rows = np.flatnonzero(known)
+            history = readings.take(rows)
+            fitted = clone(detector).fit(history, steps=_window_steps(history_steps, rows, history, detector))
+        else:
+            fitted = clone(detector).fit(readings[known])
         piece = readings[(received >= begin) & (received < end)]
         episodes, carry = fitted.step(piece, carry, until_ms=end - 1, **windows)
         closed.append(episodes[episodes["ended_ms"].notna()])
     return concat_episodes([*closed, episodes[episodes["ended_ms"].isna()]])
+
+
+def _fits_from_steps(detector) -> bool:
+    """Whether a detector's ``fit`` accepts the register steps of its readings (``steps=``)."""
+    return "steps" in inspect.signature(detector.fit).parameters
+
+
+def _history_steps(readings: pd.DataFrame, detector) -> pd.DataFrame:
+    """The register steps of the whole history (``readings`` are in ``sort_readings`` order), row for row."""
+    steps, _ = register.consumption_steps(readings, None, max_flow_l_per_h=detector.max_flow_l_per_h)
+    return steps
+
+
+def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, window: pd.DataFrame, detector) -> pd.DataFrame:
+    """The register steps of ``window`` (the rows ``rows`` of the history) on their own, with no carry,
+    exactly as ``consumption_steps(window, None)`` gives them, taken from the whole history's steps.
+
+    Alone, a meter's first row in the window has no consumption (NaN, no note) and becomes the
+    baseline. In the whole history, once a row has left the baseline at itself (any note but
+    ``_BASELINE_ELSEWHERE``), every later row is judged the same way whatever came before it. So a
+    meter's window rows are the history's, but for the first one, when they are contiguous there,
+    none is stale there (a stale row may not be stale in the window alone) and the first one left
+    the baseline at itself. The other meters' rows (rare: a register fault or a late reading at the
+    window's start) are judged again on their own.
+    """
+    steps = history_steps.take(rows).reset_index(drop=True)
+    if steps.empty:
+        return steps
+    meters = steps["meter_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
+    ends = np.r_[starts[1:], len(meters)] - 1
+    note = steps["note"].to_numpy(dtype=object).copy()
+    consumption = steps["consumption_l"].to_numpy(dtype="float64").copy()
+    contiguous = rows[ends] - rows[starts] == ends - starts
+    stale = np.add.reduceat((note == "stale").astype("int64"), starts) > 0
+    elsewhere = np.isin(note[starts], _BASELINE_ELSEWHERE)
+    consumption[starts], note[starts] = np.nan, None
+    again = ~contiguous | stale | elsewhere
+    if again.any():
+        redo = np.repeat(again, ends - starts + 1)
+        alone, _ = register.consumption_steps(window[redo], None, max_flow_l_per_h=detector.max_flow_l_per_h)
+        consumption[redo] = alone["consumption_l"].to_numpy(dtype="float64")
+        note[redo] = alone["note"].to_numpy(dtype=object)
+    return steps.assign(consumption_l=consumption, note=pd.Series(note, index=steps.index, dtype=object))
 
 
 def read_away_csv(path: str | Path) -> pd.DataFrame:

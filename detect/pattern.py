@@ -181,8 +181,14 @@ class UnusualPatternDetector(BaseEstimator):
         self.max_flow_l_per_h = max_flow_l_per_h
         self.random_state = random_state
 
-    def fit(self, readings: pd.DataFrame | None = None, y=None) -> UnusualPatternDetector:
-        """Check the parameters and learn, per meter, its usual day; without readings nothing is judged."""
+    def fit(self, readings: pd.DataFrame | None = None, y=None, *, steps: pd.DataFrame | None = None
+            ) -> UnusualPatternDetector:
+        """Check the parameters and learn, per meter, its usual day; without readings nothing is judged.
+
+        ``steps``, if given, are the register steps of ``readings`` already computed, exactly as
+        ``register.consumption_steps(readings, None)`` gives them, with ``readings`` all within
+        ``history_days`` of the newest (a backtest computes them once for all its refits).
+        """
         self._check_params()
         self.tz_ = ZoneInfo(self.timezone)
         self.night_start_ms_ = int(self.night_start_h * _HOUR_MS)
@@ -194,7 +200,7 @@ class UnusualPatternDetector(BaseEstimator):
         self.rule_columns_ = np.array([FEATURES.index(name) for name in self.rule_features])
         self.model_ = None
         if self.learn and readings is not None and len(readings):
-            self._learn(readings)
+            self._learn(readings, steps)
         return self
 
     def _check_params(self) -> None:
@@ -224,10 +230,11 @@ class UnusualPatternDetector(BaseEstimator):
         except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
             raise ValueError(f"unknown timezone {self.timezone!r}; use an IANA name such as 'Asia/Shanghai'") from exc
 
-    def _learn(self, readings: pd.DataFrame) -> None:
-        newest = int(readings["ts_ms"].max())
-        recent = sort_readings(readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)])
-        steps, _ = register.consumption_steps(recent, None, max_flow_l_per_h=self.max_flow_l_per_h)
+    def _learn(self, readings: pd.DataFrame, steps: pd.DataFrame | None) -> None:
+        if steps is None:
+            newest = int(readings["ts_ms"].max())
+            recent = sort_readings(readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)])
+            steps, _ = register.consumption_steps(recent, None, max_flow_l_per_h=self.max_flow_l_per_h)
         carry = _empty_carry()
         rows = self._rows(steps, carry)
         days, _ = self._completed_days(rows, carry)
