@@ -138,9 +138,9 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
         if newest_only and arrived:
             known &= ts >= newest_by_arrival[arrived - 1] - int(detector.history_days * _DAY_MS)
         if history_steps is not None:
-            rows = np.flatnonzero(known)
-            history = readings.take(rows)
-            fitted = clone(detector).fit(history, steps=_window_steps(history_steps, rows, history, detector))
+            # The window's steps carry the readings' columns too: they are the readings fit is given.
+            steps = _window_steps(history_steps, np.flatnonzero(known), detector)
+            fitted = clone(detector).fit(steps, steps=steps)
         else:
             fitted = clone(detector).fit(readings[known])
         piece = readings[(received >= begin) & (received < end)]
@@ -160,8 +160,8 @@ def _history_steps(readings: pd.DataFrame, detector) -> pd.DataFrame:
     return steps
 
 
-def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, window: pd.DataFrame, detector) -> pd.DataFrame:
-    """The register steps of ``window`` (the rows ``rows`` of the history) on their own, with no carry,
+def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, detector) -> pd.DataFrame:
+    """The register steps of the readings at ``rows`` of the history on their own, with no carry,
     exactly as ``consumption_steps(window, None)`` gives them, taken from the whole history's steps.
 
     Alone, a meter's first row in the window has no consumption (NaN, no note) and becomes the
@@ -182,12 +182,13 @@ def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, window: pd.Data
     consumption = steps["consumption_l"].to_numpy(dtype="float64").copy()
     contiguous = rows[ends] - rows[starts] == ends - starts
     stale = np.add.reduceat((note == "stale").astype("int64"), starts) > 0
-    elsewhere = np.isin(note[starts], _BASELINE_ELSEWHERE)
+    elsewhere = pd.Series(note[starts], dtype=object).isin(_BASELINE_ELSEWHERE).to_numpy()
     consumption[starts], note[starts] = np.nan, None
     again = ~contiguous | stale | elsewhere
     if again.any():
         redo = np.repeat(again, ends - starts + 1)
-        alone, _ = register.consumption_steps(window[redo], None, max_flow_l_per_h=detector.max_flow_l_per_h)
+        readings = steps.loc[redo, list(history_steps.columns.drop(["consumption_l", "note"]))]
+        alone, _ = register.consumption_steps(readings, None, max_flow_l_per_h=detector.max_flow_l_per_h)
         consumption[redo] = alone["consumption_l"].to_numpy(dtype="float64")
         note[redo] = alone["note"].to_numpy(dtype=object)
     return steps.assign(consumption_l=consumption, note=pd.Series(note, index=steps.index, dtype=object))

@@ -9,6 +9,7 @@ inactivity detector's business and is never judged here, nor is a day with missi
 from __future__ import annotations
 
 import warnings
+from functools import cache
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -235,7 +236,7 @@ class UnusualPatternDetector(BaseEstimator):
             newest = int(readings["ts_ms"].max())
             recent = sort_readings(readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)])
             steps, _ = register.consumption_steps(recent, None, max_flow_l_per_h=self.max_flow_l_per_h)
-        carry = _empty_carry()
+        carry = _no_carry().copy()
         rows = self._rows(steps, carry)
         days, _ = self._completed_days(rows, carry)
         judged, _ = self._resolve(rows, days.assign(flagged=False), carry)
@@ -540,6 +541,12 @@ def _local_midnight_ms(day: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     wall = pd.DatetimeIndex(pd.to_datetime(np.asarray(day, dtype="int64") * _DAY_MS, unit="ms"))
     local = wall.tz_localize(tz, ambiguous=np.zeros(len(wall), dtype=bool), nonexistent="shift_forward")
     return local.as_unit("ms").asi8
+
+
+@cache
+def _no_carry() -> pd.DataFrame:
+    """The empty carry, built once: building it takes longer than a refit's other bookkeeping."""
+    return _empty_carry()
 
 
 def _empty_carry() -> pd.DataFrame:
