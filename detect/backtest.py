@@ -122,31 +122,100 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
     if readings.empty:
         return detector.step(readings, None, until_ms=until_ms, **windows)[0]
     received = readings["received_ms"].to_numpy()
-    ts = readings["ts_ms"].to_numpy()
     # A detector that learns only from the newest ``history_days`` of what it is given gets only those.
     newest_only = getattr(detector, "learns_from_newest_days", False)
+    history_days_ms = int(detector.history_days * _DAY_MS) if newest_only else None
     # Such a detector can be handed its register steps: computed once here, not at every refit.
     history_steps = _history_steps(readings, detector) if newest_only and _fits_from_steps(detector) else None
-    by_arrival = np.argsort(received, kind="stable")
-    newest_by_arrival = np.maximum.accumulate(ts[by_arrival])
+    rows = _RowFinder(readings)
     start = int(received.min()) // _DAY_MS * _DAY_MS
     carry, closed, episodes = None, [], None
     for begin in range(start, until_ms + 1, refit_ms):
         end = min(begin + refit_ms, until_ms + 1)
-        known = received < begin
-        arrived = int(np.searchsorted(received[by_arrival], begin))
-        if newest_only and arrived:
-            known &= ts >= newest_by_arrival[arrived - 1] - int(detector.history_days * _DAY_MS)
+        known = rows.known(begin, history_days_ms)
         if history_steps is not None:
             # The window's steps carry the readings' columns too: they are the readings fit is given.
-            steps = _window_steps(history_steps, np.flatnonzero(known), detector)
+            steps = _window_steps(history_steps, known, detector)
             fitted = clone(detector).fit(steps, steps=steps)
         else:
-            fitted = clone(detector).fit(readings[known])
-        piece = readings[(received >= begin) & (received < end)]
+            fitted = clone(detector).fit(readings.take(known))
+        piece = readings.take(rows.arrived(begin, end))
         episodes, carry = fitted.step(piece, carry, until_ms=end - 1, **windows)
         closed.append(episodes[episodes["ended_ms"].notna()])
     return concat_episodes([*closed, episodes[episodes["ended_ms"].isna()]])
+
+
+class _RowFinder:
+    """The rows (positions, in order) of readings in ``sort_readings`` order that had arrived by a time,
+    or that arrive between two times, found per meter by binary search instead of a pass over all.
+
+    Within a meter the rows are ordered by arrival, so what had arrived by a time is a prefix of the
+    meter's rows; when they are ordered in data time too (no late reading), what is newer than a
+    time is a suffix. Otherwise the rows are found by comparing every one.
+    """
+
+    def __init__(self, readings: pd.DataFrame):
+        meters = readings["meter_id"].to_numpy()
+        self.received = readings["received_ms"].to_numpy("int64")
+        self.ts = readings["ts_ms"].to_numpy("int64")
+        by_arrival = np.argsort(self.received, kind="stable")
+        self.arrival_order = self.received[by_arrival]
+        self.newest_by_arrival = np.maximum.accumulate(self.ts[by_arrival])
+        codes = np.cumsum(np.r_[True, meters[1:] != meters[:-1]]) - 1
+        self.meter_codes = np.arange(int(codes[-1]) + 1)
+        self.by_received = _MeterTimeKey(codes, self.received)
+        by_ts = _MeterTimeKey(codes, self.ts)
+        self.by_ts = by_ts if by_ts.key is not None and (np.diff(by_ts.key) >= 0).all() else None
+
+    def known(self, begin: int, history_days_ms: int | None) -> np.ndarray:
+        """Rows received before ``begin``; with ``history_days_ms``, only those within it of the newest of them."""
+        cutoff = self._cutoff(begin, history_days_ms)
+        if self.by_received.key is None:
+            known = self.received < begin
+            return np.flatnonzero(known if cutoff is None else known & (self.ts >= cutoff))
+        upto = self.by_received.first_at(self.meter_codes, begin)
+        if cutoff is not None and self.by_ts is not None:
+            return _ranges(self.by_ts.first_at(self.meter_codes, cutoff), upto)
+        rows = _ranges(self.by_received.first_at(self.meter_codes, None), upto)
+        return rows if cutoff is None else rows[self.ts[rows] >= cutoff]
+
+    def arrived(self, begin: int, end: int) -> np.ndarray:
+        """Rows received at or after ``begin`` and before ``end``."""
+        if self.by_received.key is None:
+            return np.flatnonzero((self.received >= begin) & (self.received < end))
+        return _ranges(self.by_received.first_at(self.meter_codes, begin),
+                       self.by_received.first_at(self.meter_codes, end))
+
+    def _cutoff(self, begin: int, history_days_ms: int | None) -> int | None:
+        """The oldest data time a refit at ``begin`` learns from (None: all)."""
+        arrived = int(np.searchsorted(self.arrival_order, begin))
+        if history_days_ms is None or not arrived:
+            return None
+        return int(self.newest_by_arrival[arrived - 1]) - history_days_ms
+
+
+class _MeterTimeKey:
+    """One int64 per row ordered as (meter code, time), for binary searches per meter (None: too wide)."""
+
+    def __init__(self, codes: np.ndarray, times: np.ndarray):
+        self.low, self.span = int(times.min()), int(times.max() - times.min()) + 1
+        fits = (int(codes[-1]) + 1) * self.span < 2**62
+        self.key = codes * self.span + (times - self.low) if fits else None
+
+    def first_at(self, meter_codes: np.ndarray, t: int | None) -> np.ndarray:
+        """Per meter, its first row whose time is at or after ``t`` (None: its first row), else its end."""
+        at = 0 if t is None else min(max(t - self.low, 0), self.span)
+        return np.searchsorted(self.key, meter_codes * self.span + at)
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The positions in [start, stop) of every pair, one pair after another."""
+    lengths = np.maximum(stops - starts, 0)
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype="int64")
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    return np.arange(total, dtype="int64") + offsets
 
 
 def _fits_from_steps(detector) -> bool:
