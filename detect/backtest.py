@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from detect import register
 from detect.csvio import ALERTS_CSV_COLUMNS, CsvFormatError, parse_times_ms, to_iso
 from detect.episodes import concat_episodes, empty_episodes, sort_readings
 
@@ -26,6 +27,9 @@ from detect.episodes import concat_episodes, empty_episodes, sort_readings
 _DAY_MS = 86_400_000
 AWAY_CSV_COLUMNS = ["meter_id", "start", "end"]
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
+# After a reading with one of these notes the register's baseline is not that reading (a suspect
+# is pending, or a unit reinterpretation moved the baseline elsewhere).
+_BASELINE_ELSEWHERE = ("suspect", "unit_m3_as_l", "unit_l_as_m3")
 
 
 def learns(detector) -> bool:
@@ -118,24 +122,145 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
     if readings.empty:
         return detector.step(readings, None, until_ms=until_ms, **windows)[0]
     received = readings["received_ms"].to_numpy()
-    ts = readings["ts_ms"].to_numpy()
     # A detector that learns only from the newest ``history_days`` of what it is given gets only those.
     newest_only = getattr(detector, "learns_from_newest_days", False)
-    by_arrival = np.argsort(received, kind="stable")
-    newest_by_arrival = np.maximum.accumulate(ts[by_arrival])
+    history_days_ms = int(detector.history_days * _DAY_MS) if newest_only else None
+    # Such a detector can be handed its register steps: computed once here, not at every refit.
+    history_steps = _history_steps(readings, detector) if newest_only and _fits_from_steps(detector) else None
+    rows = _RowFinder(readings)
     start = int(received.min()) // _DAY_MS * _DAY_MS
     carry, closed, episodes = None, [], None
     for begin in range(start, until_ms + 1, refit_ms):
         end = min(begin + refit_ms, until_ms + 1)
-        known = received < begin
-        arrived = int(np.searchsorted(received[by_arrival], begin))
-        if newest_only and arrived:
-            known &= ts >= newest_by_arrival[arrived - 1] - int(detector.history_days * _DAY_MS)
-        fitted = clone(detector).fit(readings[known])
-        piece = readings[(received >= begin) & (received < end)]
+        known = rows.known(begin, history_days_ms)
+        if history_steps is not None:
+            # The window's steps carry the readings' columns too: they are the readings fit is given.
+            steps = _window_steps(history_steps, known, detector)
+            fitted = clone(detector).fit(steps, steps=steps)
+        else:
+            fitted = clone(detector).fit(readings.take(known))
+        piece = readings.take(rows.arrived(begin, end))
         episodes, carry = fitted.step(piece, carry, until_ms=end - 1, **windows)
         closed.append(episodes[episodes["ended_ms"].notna()])
     return concat_episodes([*closed, episodes[episodes["ended_ms"].isna()]])
+
+
+class _RowFinder:
+    """The rows (positions, in order) of readings in ``sort_readings`` order that had arrived by a time,
+    or that arrive between two times, found per meter by binary search instead of a pass over all.
+
+    Within a meter the rows are ordered by arrival, so what had arrived by a time is a prefix of the
+    meter's rows; when they are ordered in data time too (no late reading), what is newer than a
+    time is a suffix. Otherwise the rows are found by comparing every one.
+    """
+
+    def __init__(self, readings: pd.DataFrame):
+        meters = readings["meter_id"].to_numpy()
+        self.received = readings["received_ms"].to_numpy("int64")
+        self.ts = readings["ts_ms"].to_numpy("int64")
+        by_arrival = np.argsort(self.received, kind="stable")
+        self.arrival_order = self.received[by_arrival]
+        self.newest_by_arrival = np.maximum.accumulate(self.ts[by_arrival])
+        codes = np.cumsum(np.r_[True, meters[1:] != meters[:-1]]) - 1
+        self.meter_codes = np.arange(int(codes[-1]) + 1)
+        self.by_received = _MeterTimeKey(codes, self.received)
+        by_ts = _MeterTimeKey(codes, self.ts)
+        self.by_ts = by_ts if by_ts.key is not None and (np.diff(by_ts.key) >= 0).all() else None
+
+    def known(self, begin: int, history_days_ms: int | None) -> np.ndarray:
+        """Rows received before ``begin``; with ``history_days_ms``, only those within it of the newest of them."""
+        cutoff = self._cutoff(begin, history_days_ms)
+        if self.by_received.key is None:
+            known = self.received < begin
+            return np.flatnonzero(known if cutoff is None else known & (self.ts >= cutoff))
+        upto = self.by_received.first_at(self.meter_codes, begin)
+        if cutoff is not None and self.by_ts is not None:
+            return _ranges(self.by_ts.first_at(self.meter_codes, cutoff), upto)
+        rows = _ranges(self.by_received.first_at(self.meter_codes, None), upto)
+        return rows if cutoff is None else rows[self.ts[rows] >= cutoff]
+
+    def arrived(self, begin: int, end: int) -> np.ndarray:
+        """Rows received at or after ``begin`` and before ``end``."""
+        if self.by_received.key is None:
+            return np.flatnonzero((self.received >= begin) & (self.received < end))
+        return _ranges(self.by_received.first_at(self.meter_codes, begin),
+                       self.by_received.first_at(self.meter_codes, end))
+
+    def _cutoff(self, begin: int, history_days_ms: int | None) -> int | None:
+        """The oldest data time a refit at ``begin`` learns from (None: all)."""
+        arrived = int(np.searchsorted(self.arrival_order, begin))
+        if history_days_ms is None or not arrived:
+            return None
+        return int(self.newest_by_arrival[arrived - 1]) - history_days_ms
+
+
+class _MeterTimeKey:
+    """One int64 per row ordered as (meter code, time), for binary searches per meter (None: too wide)."""
+
+    def __init__(self, codes: np.ndarray, times: np.ndarray):
+        self.low, self.span = int(times.min()), int(times.max() - times.min()) + 1
+        fits = (int(codes[-1]) + 1) * self.span < 2**62
+        self.key = codes * self.span + (times - self.low) if fits else None
+
+    def first_at(self, meter_codes: np.ndarray, t: int | None) -> np.ndarray:
+        """Per meter, its first row whose time is at or after ``t`` (None: its first row), else its end."""
+        at = 0 if t is None else min(max(t - self.low, 0), self.span)
+        return np.searchsorted(self.key, meter_codes * self.span + at)
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The positions in [start, stop) of every pair, one pair after another."""
+    lengths = np.maximum(stops - starts, 0)
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype="int64")
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    return np.arange(total, dtype="int64") + offsets
+
+
+def _fits_from_steps(detector) -> bool:
+    """Whether a detector's ``fit`` accepts the register steps of its readings (``steps=``)."""
+    return "steps" in inspect.signature(detector.fit).parameters
+
+
+def _history_steps(readings: pd.DataFrame, detector) -> pd.DataFrame:
+    """The register steps of the whole history (``readings`` are in ``sort_readings`` order), row for row."""
+    steps, _ = register.consumption_steps(readings, None, max_flow_l_per_h=detector.max_flow_l_per_h)
+    return steps
+
+
+def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, detector) -> pd.DataFrame:
+    """The register steps of the readings at ``rows`` of the history on their own, with no carry,
+    exactly as ``consumption_steps(window, None)`` gives them, taken from the whole history's steps.
+
+    Alone, a meter's first row in the window has no consumption (NaN, no note) and becomes the
+    baseline. In the whole history, once a row has left the baseline at itself (any note but
+    ``_BASELINE_ELSEWHERE``), every later row is judged the same way whatever came before it. So a
+    meter's window rows are the history's, but for the first one, when they are contiguous there,
+    none is stale there (a stale row may not be stale in the window alone) and the first one left
+    the baseline at itself. The other meters' rows (rare: a register fault or a late reading at the
+    window's start) are judged again on their own.
+    """
+    steps = history_steps.take(rows).reset_index(drop=True)
+    if steps.empty:
+        return steps
+    meters = steps["meter_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
+    ends = np.r_[starts[1:], len(meters)] - 1
+    note = steps["note"].to_numpy(dtype=object).copy()
+    consumption = steps["consumption_l"].to_numpy(dtype="float64").copy()
+    contiguous = rows[ends] - rows[starts] == ends - starts
+    stale = np.add.reduceat((note == "stale").astype("int64"), starts) > 0
+    elsewhere = pd.Series(note[starts], dtype=object).isin(_BASELINE_ELSEWHERE).to_numpy()
+    consumption[starts], note[starts] = np.nan, None
+    again = ~contiguous | stale | elsewhere
+    if again.any():
+        redo = np.repeat(again, ends - starts + 1)
+        readings = steps.loc[redo, list(history_steps.columns.drop(["consumption_l", "note"]))]
+        alone, _ = register.consumption_steps(readings, None, max_flow_l_per_h=detector.max_flow_l_per_h)
+        consumption[redo] = alone["consumption_l"].to_numpy(dtype="float64")
+        note[redo] = alone["note"].to_numpy(dtype=object)
+    return steps.assign(consumption_l=consumption, note=pd.Series(note, index=steps.index, dtype=object))
 
 
 def read_away_csv(path: str | Path) -> pd.DataFrame:

@@ -121,10 +121,14 @@ class InactivityDetector(BaseEstimator):
         self.trickle_gap_h = trickle_gap_h
         self.timezone = timezone
 
-    def fit(self, readings: pd.DataFrame | None = None, y=None) -> InactivityDetector:
+    def fit(self, readings: pd.DataFrame | None = None, y=None, *, steps: pd.DataFrame | None = None
+            ) -> InactivityDetector:
         """Check the parameters and learn, per meter, its background flow and its usual silences.
 
-        Without ``readings`` nothing is learned: the fixed rule, with no warnings.
+        Without ``readings`` nothing is learned: the fixed rule, with no warnings. ``steps``, if
+        given, are the register steps of ``readings`` already computed, exactly as
+        ``register.consumption_steps(readings, None)`` gives them, with ``readings`` all within
+        ``history_days`` of the newest (a backtest computes them once for all its refits).
         """
         for name in ("ceiling_h", "max_flow_l_per_h", "history_days"):
             if not getattr(self, name) > 0:
@@ -139,13 +143,14 @@ class InactivityDetector(BaseEstimator):
         self.background_l_per_h_ = pd.Series(dtype="float64")
         self.warning_h_ = pd.DataFrame(columns=range(24), dtype="float64")
         if self.learn and readings is not None and len(readings):
-            self._learn(readings)
+            self._learn(readings, steps)
         return self
 
-    def _learn(self, readings: pd.DataFrame) -> None:
-        newest = int(readings["ts_ms"].max())
-        recent = readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)]
-        steps, _ = register.consumption_steps(sort_readings(recent), None, max_flow_l_per_h=self.max_flow_l_per_h)
+    def _learn(self, readings: pd.DataFrame, steps: pd.DataFrame | None) -> None:
+        if steps is None:
+            newest = int(readings["ts_ms"].max())
+            recent = readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)]
+            steps, _ = register.consumption_steps(sort_readings(recent), None, max_flow_l_per_h=self.max_flow_l_per_h)
         steps = steps[steps["note"].to_numpy() != "stale"].reset_index(drop=True)
         meters = steps["meter_id"].to_numpy()
         ts = steps["ts_ms"].to_numpy()
@@ -169,7 +174,7 @@ class InactivityDetector(BaseEstimator):
             "day": local.tz_localize(None).to_numpy().astype("datetime64[D]").astype("int64"),
             "since": np.nan_to_num(since).astype("int64"), "elapsed": (ts - since) / _HOUR_MS,
         })[known]
-        days = frame.groupby("meter")["day"].nunique()
+        days = _distinct_days(frame["meter"].to_numpy(), frame["day"].to_numpy())
         frame = frame[frame["meter"].isin(days[days >= self.min_history_days].index)]
         usual = self._usual_silences(frame)
         usual.index = names[usual.index]
@@ -187,16 +192,19 @@ class InactivityDetector(BaseEstimator):
         meter, since, day, hour = (frame[c].to_numpy("int64") for c in ("meter", "since", "day", "hour"))
         elapsed = frame["elapsed"].to_numpy("float64")
         # One integer key per group: grouping on one int64 column is many times faster than on several.
-        run = _joint_key(meter, since)
-        run_length = pd.Series(elapsed).groupby(run, sort=False).transform("max").to_numpy()
+        run_length = _group_max(elapsed, _joint_key(meter, since))
         short = run_length < self.ceiling_h
         meter, day, hour, elapsed = meter[short], day[short], hour[short], elapsed[short]
-        day = day - (day.min() if len(day) else 0)
-        day_span = int(day.max()) + 1 if len(day) else 1
-        daily = pd.Series(elapsed).groupby(_joint_key(_joint_key(meter, day, day_span), hour, 24), sort=False).max()
-        key = daily.index.to_numpy("int64")
-        slot = key // 24 // day_span * 24 + key % 24  # (meter, hour)
-        usual = daily.groupby(slot).quantile(self.usual_quantile)
+        if self.usual_quantile == 1.0:
+            # The longest of the daily longest silences is the longest: no need to group by day first.
+            usual = pd.Series(elapsed).groupby(_joint_key(meter, hour, 24)).max()
+        else:
+            day = day - (day.min() if len(day) else 0)
+            day_span = int(day.max()) + 1 if len(day) else 1
+            daily = pd.Series(elapsed).groupby(_joint_key(_joint_key(meter, day, day_span), hour, 24), sort=False).max()
+            key = daily.index.to_numpy("int64")
+            slot = key // 24 // day_span * 24 + key % 24  # (meter, hour)
+            usual = daily.groupby(slot).quantile(self.usual_quantile)
         present = np.unique(meter)
         values = np.full((len(present), 24), np.nan)
         slot = usual.index.to_numpy("int64")
@@ -343,6 +351,24 @@ def _joint_key(a: np.ndarray, b: np.ndarray, span: int | None = None) -> np.ndar
         return a * span + b
     low = int(b.min()) if len(b) else 0
     return a * (int(b.max()) - low + 1 if len(b) else 1) + (b - low)
+
+
+def _group_max(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Per row, the largest value of its key's rows. Rows come grouped by meter and ordered in time, so
+    keys that only grow along the rows (runs) are done in one pass; anything else is grouped."""
+    if len(keys) and (np.diff(keys) >= 0).all():
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        return np.repeat(np.maximum.reduceat(values, starts), np.diff(np.r_[starts, len(keys)]))
+    return pd.Series(values).groupby(keys, sort=False).transform("max").to_numpy()
+
+
+def _distinct_days(meters: np.ndarray, days: np.ndarray) -> pd.Series:
+    """How many distinct days each meter (an integer code) has; one pass when (meter, day) only grows."""
+    key = _joint_key(meters, days)
+    if len(key) and (np.diff(key) >= 0).all():
+        new = np.r_[True, key[1:] != key[:-1]]
+        return pd.Series(new.astype("int64")).groupby(meters).sum()
+    return pd.Series(days).groupby(meters).nunique()
 
 
 def _max_with_neighbours(values: np.ndarray) -> np.ndarray:

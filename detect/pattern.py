@@ -9,6 +9,7 @@ inactivity detector's business and is never judged here, nor is a day with missi
 from __future__ import annotations
 
 import warnings
+from functools import cache
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -181,8 +182,14 @@ class UnusualPatternDetector(BaseEstimator):
         self.max_flow_l_per_h = max_flow_l_per_h
         self.random_state = random_state
 
-    def fit(self, readings: pd.DataFrame | None = None, y=None) -> UnusualPatternDetector:
-        """Check the parameters and learn, per meter, its usual day; without readings nothing is judged."""
+    def fit(self, readings: pd.DataFrame | None = None, y=None, *, steps: pd.DataFrame | None = None
+            ) -> UnusualPatternDetector:
+        """Check the parameters and learn, per meter, its usual day; without readings nothing is judged.
+
+        ``steps``, if given, are the register steps of ``readings`` already computed, exactly as
+        ``register.consumption_steps(readings, None)`` gives them, with ``readings`` all within
+        ``history_days`` of the newest (a backtest computes them once for all its refits).
+        """
         self._check_params()
         self.tz_ = ZoneInfo(self.timezone)
         self.night_start_ms_ = int(self.night_start_h * _HOUR_MS)
@@ -194,7 +201,7 @@ class UnusualPatternDetector(BaseEstimator):
         self.rule_columns_ = np.array([FEATURES.index(name) for name in self.rule_features])
         self.model_ = None
         if self.learn and readings is not None and len(readings):
-            self._learn(readings)
+            self._learn(readings, steps)
         return self
 
     def _check_params(self) -> None:
@@ -224,11 +231,12 @@ class UnusualPatternDetector(BaseEstimator):
         except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
             raise ValueError(f"unknown timezone {self.timezone!r}; use an IANA name such as 'Asia/Shanghai'") from exc
 
-    def _learn(self, readings: pd.DataFrame) -> None:
-        newest = int(readings["ts_ms"].max())
-        recent = sort_readings(readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)])
-        steps, _ = register.consumption_steps(recent, None, max_flow_l_per_h=self.max_flow_l_per_h)
-        carry = _empty_carry()
+    def _learn(self, readings: pd.DataFrame, steps: pd.DataFrame | None) -> None:
+        if steps is None:
+            newest = int(readings["ts_ms"].max())
+            recent = sort_readings(readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)])
+            steps, _ = register.consumption_steps(recent, None, max_flow_l_per_h=self.max_flow_l_per_h)
+        carry = _no_carry().copy()
         rows = self._rows(steps, carry)
         days, _ = self._completed_days(rows, carry)
         judged, _ = self._resolve(rows, days.assign(flagged=False), carry)
@@ -536,6 +544,12 @@ def _local_midnight_ms(day: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     wall = pd.DatetimeIndex(pd.to_datetime(np.asarray(day, dtype="int64") * _DAY_MS, unit="ms"))
     local = wall.tz_localize(tz, ambiguous=np.zeros(len(wall), dtype=bool), nonexistent="shift_forward")
     return local.as_unit("ms").asi8
+
+
+@cache
+def _no_carry() -> pd.DataFrame:
+    """The empty carry, built once: building it takes longer than a refit's other bookkeeping."""
+    return _empty_carry()
 
 
 def _empty_carry() -> pd.DataFrame:

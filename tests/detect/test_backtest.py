@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator
 
-from detect.backtest import backtest, read_away_csv
+from detect import register
+from detect.backtest import _window_steps, backtest, read_away_csv
 from detect.csvio import CsvFormatError
-from detect.episodes import empty_episodes
+from detect.episodes import empty_episodes, sort_readings
 from detect.fleet import FleetOutageDetector
 from detect.inactivity import InactivityDetector
 from detect.offline import OfflineDetector
+from detect.pattern import UnusualPatternDetector
 from store.times import to_ms
 from tests.detect.readings import H, frame, hourly
 
@@ -122,3 +125,67 @@ def test_the_away_csv_is_read_as_epoch_milliseconds(tmp_path):
 def test_a_bad_away_csv_is_refused_with_what_to_fix(tmp_path, text, message):
     with pytest.raises(CsvFormatError, match=message):
         read_away_csv(write(tmp_path, text))
+
+
+def messy_readings(meters: int = 12, days: int = 50, seed: int = 0) -> pd.DataFrame:
+    """Hourly readings with every register fault the rules know, duplicates and late readings."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for m in range(meters):
+        hours = np.arange(days * 24)
+        use = np.where(rng.random(len(hours)) < 0.4, rng.integers(1, 30, len(hours)), 0).astype(float)
+        use[(hours % 24 >= 1) & (hours % 24 < 6)] = 0.0
+        total = 5_000.0 + np.cumsum(use)
+        faults = rng.random(len(hours))
+        total = np.where(faults < 0.01, total / 2, total)  # a glitch (suspect, then glitch or reset)
+        total = np.where((faults >= 0.01) & (faults < 0.015), total / 1000, total)  # litres sent as m³
+        total = np.where((faults >= 0.015) & (faults < 0.018), total + 1e6, total)  # an impossible step
+        received = hours.copy()
+        late = rng.random(len(hours)) < 0.01
+        received[late] += rng.integers(1, 30, late.sum())  # a reading that arrives a day late
+        frame_m = pd.DataFrame({"meter_id": f"m{m:02d}", "ts_ms": hours * H, "total_l": total,
+                                "received_ms": received * H})
+        duplicates = frame_m.sample(frac=0.01, random_state=m).assign(received_ms=lambda f: f["received_ms"] + H)
+        parts += [frame_m, duplicates]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_the_register_steps_of_a_refit_window_cut_from_the_history_equal_its_own():
+    readings = messy_readings()
+    codes = pd.factorize(readings["meter_id"], sort=True)[0]
+    readings = sort_readings(readings.assign(meter_id=codes.astype("int64")))
+    history = register.consumption_steps(readings, None)[0]
+    received, ts = readings["received_ms"].to_numpy(), readings["ts_ms"].to_numpy()
+    redone = 0
+    windows = [(begin_h, 3 + begin_h % 5) for begin_h in range(24 * 4, 24 * 50, 7)] + [(24 * 50, 84)]
+    for begin_h, days in windows:  # starting at every hour of the day, so some start on each fault
+        known = (received < begin_h * H) & (ts >= (begin_h - 24 * days) * H)
+        alone = register.consumption_steps(readings[known], None)[0]
+        cut = _window_steps(history, np.flatnonzero(known), InactivityDetector())
+        pd.testing.assert_frame_equal(cut, alone)
+        redone += (cut["note"].iloc[1:].to_numpy() != history["note"][known].iloc[1:].to_numpy()).sum()
+    assert redone  # the windows did start on faults and late readings
+
+
+class _FitsFromReadings:
+    """A learning detector whose ``fit`` takes no ``steps``: the walk-forward hands it readings."""
+
+    def fit(self, readings=None, y=None):
+        return super().fit(readings)
+
+
+class _InactivityFromReadings(_FitsFromReadings, InactivityDetector):
+    pass
+
+
+class _PatternFromReadings(_FitsFromReadings, UnusualPatternDetector):
+    pass
+
+
+def test_a_walk_forward_fitted_from_the_historys_steps_raises_what_refits_from_readings_raise():
+    readings = messy_readings(meters=8, days=70, seed=1)
+    params = {"history_days": 20.0, "min_history_days": 3}
+    fast = backtest(readings, [InactivityDetector(**params).fit(), UnusualPatternDetector(**params).fit()])
+    slow = backtest(readings, [_InactivityFromReadings(**params).fit(), _PatternFromReadings(**params).fit()])
+    assert len(fast) and set(fast["kind"]) == {"inactivity", "unusual_pattern"}
+    pd.testing.assert_frame_equal(fast, slow)
