@@ -18,6 +18,8 @@ docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null |
 command -v influxd >/dev/null || install influxdb
 # tests/api/web/test_browser.py drives Debian's Chromium with Playwright (never `playwright install`).
 [ -x /usr/bin/chromium ] || install chromium
+# tests/bench/test_api.py loads the API with wrk, the load generator of `make bench`.
+command -v wrk >/dev/null || install wrk
 
 pg_ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 if ! pg_ready; then

@@ -14,11 +14,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def wrk_installed():
+    # Not a skip: a smoke test skipped in CI would let `make bench` rot unnoticed.
+    assert shutil.which("wrk"), "wrk is not installed: `bash tests/services.sh` (run by make test) installs it"
+
+
 LINE = re.compile(r"^  (?P<name>.+?)\s+(?P<rps>[\d,]+) req/s .*p50\s+(?P<p50>[\d.]+) ms\s+p99\s+(?P<p99>[\d.]+) ms"
                   r".*?(?P<requests>[\d,]+) requests\s+(?P<failed>\d+) failed$")
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed: apt-get install -y wrk (make bench does)")
 def test_the_api_and_the_bare_route_answer_under_load_over_sqlite_and_postgresql():
     done = subprocess.run(
         [sys.executable, "-m", "bench.api", "--households", "200", "--seconds", "1", "--clients", "20"],
@@ -37,7 +44,6 @@ def test_the_api_and_the_bare_route_answer_under_load_over_sqlite_and_postgresql
         assert 0 < float(line["p50"]) <= float(line["p99"]), line
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed: apt-get install -y wrk (make bench does)")
 def test_two_worker_processes_answer_beside_a_baseline_checkout():
     # This checkout as its own baseline: the flags work, whatever the commit compared against.
     done = subprocess.run(
