@@ -35,7 +35,8 @@ def test_single_readings_into_sqlite_against_both_references():
     assert set(rows) == {"mosquitto_sub (C, stores nothing)", "bare paho-mqtt (stores nothing)",
                          "anxin ingester -> sqlite"}
     for readings, seconds, rate, *_ in rows.values():
-        assert readings == "300" and float(seconds) > 0 and float(rate.replace(",", "")) > 0
+        # mosquitto_sub can drain 300 messages in under 5 ms, printed as 0.00 s; its rate is from the exact time.
+        assert readings == "300" and float(seconds) >= 0 and float(rate.replace(",", "")) > 0
     assert rows["anxin ingester -> sqlite"][-1] == "300 stored, checked"
     assert re.fullmatch(r"\d+\.\d%", rows["anxin ingester -> sqlite"][3])  # the ratio to the broker
 
