@@ -210,7 +210,7 @@ def summarize(path: Path, *, started: float, warm_s: float) -> list[str]:
                                    for r in steady],
     }
     lines = ["  memory parts inside anxin (first .. last sample after the warm-up; SQLite's cache is capped at"
-             " 64 MiB a connection by PRAGMA cache_size):"]
+             " 64 MiB for the writer, 2 MiB for each reader):"]
     for name, values in parts.items():
         slope = np.polyfit(t - t[0], np.asarray(values, dtype="float64") / MB, 1)[0] * 3600
         lines.append(f"    {name:28s} {values[0] / MB:7.1f} .. {values[-1] / MB:7.1f} MB   slope {slope:+8.1f} MB/h")

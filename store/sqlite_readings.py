@@ -76,8 +76,6 @@ class SqliteReadingsStore:
                 conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
-                # The (meter_id, ts_ms) index takes inserts all over itself: keep more of it in memory.
-                conn.execute("PRAGMA cache_size=-65536")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"cannot open readings database {self.path}: {exc}") from exc
             self._local.conn = conn
@@ -98,9 +96,26 @@ class SqliteReadingsStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"the readings database {self.path} failed: {exc}") from exc
 
+    def _writer_conn(self) -> sqlite3.Connection:
+        """This thread's connection, with the writer's larger page cache.
+
+        The (meter_id, ts_ms) index takes inserts all over itself, so a writer keeps 64 MiB of it in
+        memory. Readers (every API thread, the detector) keep SQLite's default 2 MiB: a cache is per
+        connection, and dozens of reader threads each filling 64 MiB on a quiet site would be gigabytes.
+        """
+        conn = self._conn()
+        if not getattr(self._local, "writer", False):
+            try:
+                conn.execute("PRAGMA cache_size=-65536")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"the readings database {self.path} failed: {exc}") from exc
+            self._local.writer = True
+        return conn
+
     def write(self, readings: Sequence[Reading]) -> WriteResult:
         if not readings:
             return WriteResult()
+        self._writer_conn()
         rows = [
             (r.meter_id, r.ts_ms, r.total_l, r.received_ms, json.dumps(r.extra) if r.extra else None)
             for r in readings
