@@ -93,7 +93,7 @@ def backtest(
         else:
             found = detector.step(readings, None, until_ms=until_ms, **windows)[0]
         by_kind[detector.kind] = concat_episodes([by_kind.get(detector.kind, empty_episodes()), found])
-    episodes = _decode(concat_episodes(list(by_kind.values())), names)
+    episodes = decode_meters(concat_episodes(list(by_kind.values())), names)
     return episodes.sort_values(["raised_ms", "meter_id", "kind"], kind="stable").reset_index(drop=True)
 
 
@@ -107,12 +107,12 @@ def _encode(readings: pd.DataFrame, away: pd.DataFrame | None) -> tuple[np.ndarr
     return np.asarray(names, dtype=object), readings, away
 
 
-def _decode(episodes: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
-    """Episodes with meter codes turned back into meter ids (the fleet's own id is kept)."""
+def decode_meters(episodes: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
+    """Episodes with meter codes (positions in ``names``) turned back into meter ids (the fleet's own id is kept)."""
     if episodes.empty:
-        return episodes
+        return episodes.assign(meter_id=episodes["meter_id"].astype(object))
     ids = episodes["meter_id"].to_numpy(dtype=object).copy()
-    coded = np.array([not isinstance(m, str) for m in ids], dtype=bool)
+    coded = np.fromiter((not isinstance(m, str) for m in ids), dtype=bool, count=len(ids))
     ids[coded] = names[ids[coded].astype("int64")]
     return episodes.assign(meter_id=ids)
 

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from detect import register
-from detect.backtest import in_step_order, learns, regroup, regroups, takes_away
+from detect.backtest import decode_meters, in_step_order, learns, regroup, regroups, takes_away
 from detect.episodes import empty_episodes, sort_readings
 from detect.shard import Shard
 from store.alerts import Episode, SyncReport, sync_episodes
@@ -71,12 +71,7 @@ class MeterCodes:
 
     def decode(self, episodes: pd.DataFrame) -> pd.DataFrame:
         """Episodes with meter codes turned back into meter ids (the fleet's own id is kept)."""
-        if episodes.empty:
-            return episodes.assign(meter_id=episodes["meter_id"].astype(object))
-        ids = episodes["meter_id"].to_numpy(dtype=object).copy()
-        coded = np.fromiter((not isinstance(m, str) for m in ids), dtype=bool, count=len(ids))
-        ids[coded] = self.ids.to_numpy()[ids[coded].astype("int64")]
-        return episodes.assign(meter_id=ids)
+        return decode_meters(episodes, self.ids.to_numpy())
 
     def _codes(self, ids: np.ndarray) -> np.ndarray:
         codes = self.ids.get_indexer(ids)
