@@ -25,6 +25,7 @@ bench: $(BIN)/anxin services
 	$(BIN)/python -m bench.ingest --store both
 	$(BIN)/python -m bench.ingest --store both --batch 96
 	$(BIN)/python -m bench.ingest --batch 96 --backlog --ingesters 2
+	$(BIN)/python -m bench.mqtt_read
 	$(BIN)/python -m bench.tick
 	$(BIN)/python -m bench.backtest
 	$(BIN)/python -m bench.api

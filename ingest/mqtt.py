@@ -12,6 +12,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -36,8 +37,9 @@ class MqttOptions:
     receive_maximum: int = 1000  # MQTT 5: unacknowledged messages the broker may send us at once
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(NamedTuple):
+    """One received message; a named tuple, as it is made once per message in the client's loop thread."""
+
     topic: str
     payload: bytes
     mid: int

@@ -168,12 +168,14 @@ class Ingester:
             self.metrics.batch_held.set(0)
 
 
-def _new_readings(readings: Sequence[Reading], result: WriteResult) -> list[Reading]:
+def _new_readings(readings: Sequence[Reading], result: WriteResult) -> Sequence[Reading]:
     """The readings this write stored anew, or none when the result cannot say which they were.
 
     A write reports how many it inserted, not which: only when every reading that is not a conflict
     was inserted (no plain duplicates) are the new ones known.
     """
+    if not result.conflicts:  # the common case: every reading is new, or the count shows some were not
+        return readings if len(readings) == result.inserted else []
     conflicted = {id(reading) for reading, _ in result.conflicts}
     new = [reading for reading in readings if id(reading) not in conflicted]
     return new if len(new) == result.inserted else []

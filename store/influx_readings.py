@@ -135,6 +135,7 @@ class InfluxReadingsStore:
         stored = self._stored_points(keep)  # every stored point in the hours the batch touches
         accepted: list[Reading] = []
         fresh: dict[tuple[str, int], Reading] = {}
+        fresh_at: list[int] = []  # where each fresh reading is in accepted
         for r in keep:
             key = (r.meter_id, r.ts_ms)
             first = stored[key][0] if key in stored else fresh[key].total_l if key in fresh else None
@@ -143,21 +144,20 @@ class InfluxReadingsStore:
                 continue
             if first is None:
                 fresh[key] = r
+                fresh_at.append(len(accepted))
             accepted.append(r)
+        totals = [field_value(float(r.total_l)) for r in accepted]  # once a reading, for both lines that carry it
         # Raw first, then the arrival log: a crash in between leaves raw points that a redelivery
         # finds stored, and that redelivery still writes their arrivals.
-        self._write_lines(self.policies.raw, (_raw_line(r) for r in fresh.values()))
+        self._write_lines(self.policies.raw, (_raw_line(accepted[i], totals[i]) for i in fresh_at))
         stamp = self.clock_ns()
-        self._write_lines(self.policies.recent, (self._arrival_line(r, stamp + i) for i, r in enumerate(accepted)))
+        writer = escape_tag(self.writer)
+        self._write_lines(self.policies.recent, (_arrival_line(r, total, writer, stamp + i)
+                                                 for i, (r, total) in enumerate(zip(accepted, totals, strict=True))))
         stored.update({key: (r.total_l, r.received_ms) for key, r in fresh.items()})
         self._write_lines(self.policies.hourly, _hourly_lines(stored, {(r.meter_id, _hour(r.ts_ms)) for r in accepted}))
         result.inserted = len(fresh)
         return result
-
-    def _arrival_line(self, r: Reading, time_ns: int) -> str:
-        # Hand-formatted (this runs once per reading): the same text line() makes, checked in the tests.
-        return (f"{ARRIVALS},meter_id={escape_tag(r.meter_id)},writer={escape_tag(self.writer)}"
-                f" ts_ms={r.ts_ms}i,total_l={field_value(float(r.total_l))},received_ms={r.received_ms}i {time_ns}")
 
     def _stored_points(self, readings: Sequence[Reading]) -> dict[tuple[str, int], tuple[float, int]]:
         """(meter, ts) -> (total_l, received_ms) of what is stored in the whole hours around the readings.
@@ -400,10 +400,17 @@ class InfluxReadingsStore:
         return self.clock_ns() // _MS_NS - self._raw_keep_ms
 
 
-def _raw_line(r: Reading) -> str:
+def _raw_line(r: Reading, total: str) -> str:
+    """A reading's raw point; ``total`` is its total_l as a field value."""
     extra = f",extra={field_value(json.dumps(r.extra))}" if r.extra else ""
-    return (f"{RAW},meter_id={escape_tag(r.meter_id)} total_l={field_value(float(r.total_l))},"
-            f"received_ms={r.received_ms}i{extra} {r.ts_ms}")
+    return f"{RAW},meter_id={escape_tag(r.meter_id)} total_l={total},received_ms={r.received_ms}i{extra} {r.ts_ms}"
+
+
+def _arrival_line(r: Reading, total: str, writer: str, time_ns: int) -> str:
+    """A reading's point in the arrival log; ``total`` and ``writer`` are already a field value and a tag."""
+    # Hand-formatted (this runs once per reading): the same text line() makes, checked in the tests.
+    return (f"{ARRIVALS},meter_id={escape_tag(r.meter_id)},writer={writer}"
+            f" ts_ms={r.ts_ms}i,total_l={total},received_ms={r.received_ms}i {time_ns}")
 
 
 def _hour(ts_ms: int) -> int:

@@ -8,6 +8,7 @@ the detector's cursor.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -116,10 +117,7 @@ class SqliteReadingsStore:
         if not readings:
             return WriteResult()
         self._writer_conn()
-        rows = [
-            (r.meter_id, r.ts_ms, r.total_l, r.received_ms, json.dumps(r.extra) if r.extra else None)
-            for r in readings
-        ]
+        rows = _rows(readings)
         with self._tx(write=True) as conn:
             before = conn.total_changes
             conn.executemany(
@@ -208,6 +206,19 @@ class SqliteReadingsStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _rows(readings: Sequence[Reading]) -> Sequence[tuple]:
+    """The rows to insert: the readings themselves when none has optional fields (the common case, no copy),
+    else each with its ``extra`` as JSON text (or NULL when empty)."""
+    extras = list(map(_EXTRA, readings))
+    if extras.count(None) == len(extras):
+        return readings
+    return [(r.meter_id, r.ts_ms, r.total_l, r.received_ms, json.dumps(r.extra) if r.extra else None)
+            for r in readings]
+
+
+_EXTRA = operator.attrgetter("extra")
 
 
 def _latest_rows(readings: Sequence[Reading]) -> list[tuple]:

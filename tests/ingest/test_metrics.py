@@ -17,6 +17,7 @@ from api.app import create_app
 from ingest.metrics import LAG_BUCKETS_S, REASON_KINDS, BatchHistogram, IngestMetrics, reason_kind, start_metrics_server
 from ingest.payload import PayloadRules, parse_message
 from store.errors import StoreUnavailable
+from store.readings import Reading
 from tests.ingest.harness import InProcessIngester, ingest_settings, publish_all, publisher, wait_until
 from tests.servers import free_port
 
@@ -194,3 +195,23 @@ def test_the_lag_histogram_exposes_what_a_prometheus_histogram_would():
     # A batch is summed, then added: the same total up to float rounding (one by one adds each value).
     assert batch_samples.pop(sum_key) == pytest.approx(reference_samples.pop(sum_key), rel=1e-12)
     assert batch_samples == reference_samples
+
+
+def test_the_lag_of_a_large_batch_counts_each_reading_as_a_small_batch_does():
+    # 300 readings (counted with NumPy), some ahead of the receive time (lag 0), against one reading at a time.
+    readings = [Reading("m", NOW_MS - lag_ms, 1.0, NOW_MS) for lag_ms in range(-150_000, 900_000_000, 3_000_000)]
+    assert len(readings) >= 256
+    batched, one_by_one = IngestMetrics(), IngestMetrics()
+    batched.batch_done(messages=1, inserted=len(readings), duplicates=0, rejections=[], new_readings=readings,
+                       received_ms=NOW_MS)
+    for reading in readings:
+        one_by_one.batch_done(messages=1, inserted=1, duplicates=0, rejections=[], new_readings=[reading],
+                              received_ms=NOW_MS)
+
+    def lag(metrics, suffix, labels=None):
+        return metrics.registry.get_sample_value(f"anxin_ingest_lag_seconds{suffix}", labels or {})
+
+    for le in [*map(str, map(float, LAG_BUCKETS_S)), "+Inf"]:
+        assert lag(batched, "_bucket", {"le": le}) == lag(one_by_one, "_bucket", {"le": le}), le
+    assert lag(batched, "_bucket", {"le": "1.0"}) > 0  # the readings ahead of the receive time count as 0
+    assert lag(batched, "_sum") == pytest.approx(lag(one_by_one, "_sum"), rel=1e-12)

@@ -156,14 +156,13 @@ def test_line_protocol_escapes_what_it_must_and_refuses_what_it_cannot_carry():
 
 
 def test_the_hand_formatted_lines_are_what_line_protocol_makes():
-    from store.influx_readings import _hourly_line, _raw_line
+    from store.influx_readings import _arrival_line, _hourly_line, _raw_line
 
-    store = InfluxReadingsStore("http://unused:1", "db", writer="ingest 1")
     reading = Reading("m,1", 1000, 2.5, 3000, {"note": 'a "b"'})
-    assert _raw_line(reading) == line("reading", {"meter_id": "m,1"},
-                                      {"total_l": 2.5, "received_ms": 3000, "extra": '{"note": "a \\"b\\""}'}, 1000)
-    assert store._arrival_line(reading, 7) == line(
+    total = field_value(reading.total_l)
+    assert _raw_line(reading, total) == line(
+        "reading", {"meter_id": "m,1"}, {"total_l": 2.5, "received_ms": 3000, "extra": '{"note": "a \\"b\\""}'}, 1000)
+    assert _arrival_line(reading, total, escape_tag("ingest 1"), 7) == line(
         "arrival", {"meter_id": "m,1", "writer": "ingest 1"}, {"ts_ms": 1000, "total_l": 2.5, "received_ms": 3000}, 7)
     assert _hourly_line("m,1", 3_600_000, 2.5, 1.0, 3, 3000) == line(
         "reading_hourly", {"meter_id": "m,1"}, {"total_l": 2.5, "first_l": 1.0, "n": 3, "received_ms": 3000}, 3_600_000)
-    store.close()
