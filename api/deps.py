@@ -6,13 +6,15 @@ Views take these aliases as parameters; tests replace the functions behind them 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
@@ -35,7 +37,8 @@ SESSION_COOKIE = "anxin_session"  # the web page's sign-in (api/web); the JSON A
 
 # The dependencies that only read app state or the query are ``async def``: FastAPI runs a sync
 # dependency in a worker thread, and the hop there and back cost more than their work. Those that
-# touch the database stay sync, off the event loop.
+# touch the database run in worker threads, off the event loop, in as few hops as they can: a request
+# with a view makes three (the user and her scope, the view, closing the session).
 
 HOW_TO_GET_A_TOKEN = (
     "send 'Authorization: Bearer <token>'; an administrator creates a user and its token with "
@@ -73,10 +76,27 @@ async def get_timezone(settings: Annotated[Settings, Depends(get_settings)]) -> 
     return settings.tz
 
 
-def get_session(db: Annotated[Database, Depends(get_database)]) -> Iterator[Session]:
-    """One session per request; it commits when the view returns, before the response is sent."""
-    with db.session() as session:
+async def get_session(db: Annotated[Database, Depends(get_database)]) -> AsyncIterator[Session]:
+    """One session per request; it commits when the view returns, before the response is sent.
+
+    Opening a session does no I/O (it takes a connection at its first query, in a worker thread), so
+    it opens here in the event loop. Committing and closing it is I/O: one hop to a worker thread.
+    """
+    opened = db.session()
+    session = opened.__enter__()
+    try:
         yield session
+    except BaseException as exc:
+        if not await _in_worker_thread(opened.__exit__, type(exc), exc, exc.__traceback__):
+            raise
+    else:
+        await _in_worker_thread(opened.__exit__, None, None, None)
+
+
+async def _in_worker_thread(func, *args):
+    # A limiter of its own, as FastAPI gives a sync generator's exit: the session's connection goes
+    # back to the pool without waiting for a worker thread that may itself be waiting for a connection.
+    return await to_thread.run_sync(func, *args, limiter=CapacityLimiter(1))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -97,9 +117,21 @@ def get_current_user(
     request: Request,
     session: SessionDep,
     now: NowDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> User:
-    """The user whose bearer token came with the request, else the web page's signed-in user; 401 otherwise."""
+    """The user whose bearer token came with the request, else the web page's signed-in user; 401 otherwise.
+
+    In the same worker-thread hop it also works out her scope, for ``get_scope`` (a cadre's takes a query).
+    """
+    user = _authenticated_user(request, session, now, credentials)
+    request.state.scope = scope_for(session, user, pseudonym_key=settings.pseudonym_key)
+    return user
+
+
+def _authenticated_user(
+    request: Request, session: Session, now: datetime, credentials: HTTPAuthorizationCredentials | None
+) -> User:
     if credentials is None:
         cookie = request.cookies.get(SESSION_COOKIE)
         user = user_for_session(session, cookie, now=now) if cookie else None
@@ -122,9 +154,15 @@ def get_current_user(
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def get_scope(session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Scope:
-    """The slice of data the current user may see (``api.access``)."""
-    return scope_for(session, user, pseudonym_key=settings.pseudonym_key)
+async def get_scope(request: Request, session: SessionDep, user: CurrentUser, settings: SettingsDep) -> Scope:
+    """The slice of data the current user may see (``api.access``), as ``get_current_user`` worked it out.
+
+    Where a test has replaced ``get_current_user``, it is worked out here, in a worker thread.
+    """
+    scope = getattr(request.state, "scope", None)
+    if scope is not None and scope.user is user:
+        return scope
+    return await run_in_threadpool(scope_for, session, user, pseudonym_key=settings.pseudonym_key)
 
 
 ScopeDep = Annotated[Scope, Depends(get_scope)]

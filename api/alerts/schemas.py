@@ -47,28 +47,33 @@ class AlertRead(BaseModel):
 
     @classmethod
     def build(cls, record: AlertRecord, *, tz: ZoneInfo, scope: Scope) -> AlertRead:
+        return cls.model_validate(cls.values(record, tz=tz, scope=scope))
+
+    @staticmethod
+    def values(record: AlertRecord, *, tz: ZoneInfo, scope: Scope) -> dict:
+        """The fields of an ``AlertRead``, in its order, as plain values (``api.responses``)."""
         a = record.alert
         personal = not scope.pseudonymous
-        return cls(
-            id=a.id,
-            meter_id=scope.show_meter(a.meter_id),
-            household_id=scope.show_household(a.household_id),
-            kind=a.kind,
-            severity=a.severity,
-            status=a.status,
-            started_at=local(a.started_at, tz),
-            raised_at=local(a.raised_at, tz),
-            ended_at=local(a.ended_at, tz),
-            created_at=local(a.created_at, tz),
-            updated_at=local(a.updated_at, tz),
-            acknowledged_at=local(a.acknowledged_at, tz),
-            acknowledged_by=record.acknowledged_by if personal else None,
-            resolved_at=local(a.resolved_at, tz),
-            resolved_by=record.resolved_by if personal else None,
-            resolution_note=a.resolution_note if personal else None,
-            outcome=a.outcome,
-            escalation_level=a.escalation_level,
-        )
+        return {
+            "id": a.id,
+            "meter_id": scope.show_meter(a.meter_id),
+            "household_id": scope.show_household(a.household_id),
+            "kind": a.kind,
+            "severity": a.severity,
+            "status": a.status,
+            "started_at": local(a.started_at, tz),
+            "raised_at": local(a.raised_at, tz),
+            "ended_at": local(a.ended_at, tz),
+            "created_at": local(a.created_at, tz),
+            "updated_at": local(a.updated_at, tz),
+            "acknowledged_at": local(a.acknowledged_at, tz),
+            "acknowledged_by": record.acknowledged_by if personal else None,
+            "resolved_at": local(a.resolved_at, tz),
+            "resolved_by": record.resolved_by if personal else None,
+            "resolution_note": a.resolution_note if personal else None,
+            "outcome": a.outcome,
+            "escalation_level": a.escalation_level,
+        }
 
 
 class AlertPage(BaseModel):

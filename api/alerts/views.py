@@ -12,7 +12,7 @@ from api.alerts.schemas import AlertPage, AlertRead, EventList, EventRead, NoteB
 from api.deps import NowDep, PageDep, ScopeDep, SessionDep, TimezoneDep
 from api.errors import responses
 from api.paths import Id
-from api.responses import json_response
+from api.responses import unvalidated_json_response
 from store.models import AlertKind, AlertStatus
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -45,10 +45,10 @@ def list_alerts(
     records, total = service.list_alerts(
         session, scope=scope, statuses=status, kind=kind, meter_id=meter_id, limit=page.limit, offset=page.offset
     )
-    return json_response(AlertPage(
-        items=[AlertRead.build(r, tz=tz, scope=scope) for r in records], total=total, limit=page.limit,
-        offset=page.offset,
-    ))
+    return unvalidated_json_response({
+        "items": [AlertRead.values(r, tz=tz, scope=scope) for r in records], "total": total, "limit": page.limit,
+        "offset": page.offset,
+    })
 
 
 @router.get("/{alert_id}", response_model=AlertRead, responses=responses(404), summary="One alert")

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 
-from api.meters.service import HourlyWindow, MeterState, MeterSummary, ReadingRecord, ReadingWindow
+from api.meters.service import HourlyWindow, MeterState, MeterSummary, ReadingWindow
 from api.timefmt import local
 
 
@@ -48,15 +48,6 @@ class ReadingRead(BaseModel):
     received_at: datetime = Field(description="when anxin received it")
     extra: dict[str, Any] | None = Field(description="optional payload fields: battery, signal, alarm flags")
 
-    @classmethod
-    def build(cls, reading: ReadingRecord, *, tz: ZoneInfo) -> ReadingRead:
-        return cls(
-            ts=local(reading.ts, tz),
-            total_l=reading.total_l,
-            received_at=local(reading.received_at, tz),
-            extra=reading.extra,
-        )
-
 
 class ReadingList(BaseModel):
     meter_id: str
@@ -64,14 +55,20 @@ class ReadingList(BaseModel):
     end: datetime = Field(description="window end, exclusive")
     items: list[ReadingRead] = Field(description="oldest first")
 
-    @classmethod
-    def build(cls, window: ReadingWindow, *, tz: ZoneInfo) -> ReadingList:
-        return cls(
-            meter_id=window.meter_id,
-            start=local(window.start, tz),
-            end=local(window.end, tz),
-            items=[ReadingRead.build(r, tz=tz) for r in window.items],
-        )
+    @staticmethod
+    def values(window: ReadingWindow, *, tz: ZoneInfo) -> dict:
+        """The fields of a ``ReadingList`` and of its ``ReadingRead`` items, in their order, as plain values
+        (``api.responses``)."""
+        return {
+            "meter_id": window.meter_id,
+            "start": local(window.start, tz),
+            "end": local(window.end, tz),
+            "items": [
+                {"ts": r.ts.astimezone(tz), "total_l": r.total_l, "received_at": r.received_at.astimezone(tz),
+                 "extra": r.extra}
+                for r in window.items
+            ],
+        }
 
 
 class HourRead(BaseModel):

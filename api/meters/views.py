@@ -12,7 +12,7 @@ from api.deps import NowDep, PageDep, ReadingsDep, ScopeDep, SessionDep, Timezon
 from api.errors import responses
 from api.meters import service
 from api.meters.schemas import HourlyList, MeterPage, MeterRead, ReadingList
-from api.responses import json_response
+from api.responses import unvalidated_json_response
 from api.timefmt import require_offset
 
 router = APIRouter(prefix="/meters", tags=["meters"])
@@ -58,7 +58,7 @@ def read_meter(
 ) -> Response:
     service.visible_meter(session, scope=scope, meter_id=meter_id)
     window = service.read_window(readings=readings, meter_id=meter_id, start=start, end=end, now=now)
-    return json_response(ReadingList.build(window, tz=tz))
+    return unvalidated_json_response(ReadingList.values(window, tz=tz))
 
 
 @router.get(
