@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from detect import register
-from detect.episodes import concat_episodes, make_episodes, sort_readings
+from detect.episodes import concat_episodes, ffill_within_meters, make_episodes, sort_readings
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
@@ -167,7 +167,7 @@ class InactivityDetector(BaseEstimator):
 
         used, _ = self._used(meters, ts, steps["consumption_l"].to_numpy(), interval_ms, np.full(len(ts), np.nan))
         codes, names = pd.factorize(meters)  # integer keys: grouping on them is many times faster
-        since = _ffill_by_meter(np.where(used, ts, np.nan), meters)
+        since = ffill_within_meters(np.where(used, ts, np.nan), meters)
         known = ~np.isnan(since)
         frame = pd.DataFrame({
             "meter": codes, "hour": hour, "day": local_ms // _DAY_MS,
@@ -234,7 +234,7 @@ class InactivityDetector(BaseEstimator):
         first = np.r_[True, meters[1:] != meters[:-1]]
         # The last movement up to and including each row, seeded with what came before the step.
         marks = np.where(consumption > 0, ts, np.where(first, moved_before, np.nan))
-        moved = _ffill_by_meter(marks, meters)
+        moved = ffill_within_meters(marks, meters)
         previous = np.where(first, moved_before, np.r_[np.nan, moved[:-1]])
         gap_h = (ts - previous) / _HOUR_MS
         with np.errstate(invalid="ignore"):
@@ -285,7 +285,7 @@ class InactivityDetector(BaseEstimator):
         moved_before = carry["moved"].reindex(meters).to_numpy("float64")
         used, moved = self._used(meters, ts, consumption, interval_ms, moved_before)
         used |= inside
-        since = _ffill_by_meter(np.where(used, ts, np.nan), meters)
+        since = ffill_within_meters(np.where(used, ts, np.nan), meters)
         since = np.fmax(np.where(np.isnan(since), prior_since, since), back_ms).astype("int64")
         level = self._levels(meters, ts, since)
         level[used] = 0
@@ -362,18 +362,6 @@ def _group_max(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         return np.repeat(np.maximum.reduceat(values, starts), np.diff(np.r_[starts, len(keys)]))
     return pd.Series(values).groupby(keys, sort=False).transform("max").to_numpy()
-
-
-def _ffill_by_meter(values: np.ndarray, meters: np.ndarray) -> np.ndarray:
-    """Per row, the last non-NaN value up to and including it within its meter (NaN: none yet).
-    Rows come grouped by meter (as ``register.consumption_steps`` returns them): one pass, no grouping."""
-    n = len(values)
-    if not n:
-        return values.astype("float64")
-    first = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
-    meter_start = np.repeat(first, np.diff(np.r_[first, n]))
-    last = np.maximum.accumulate(np.where(np.isnan(values), -1, np.arange(n)))
-    return np.where(last >= meter_start, values[np.maximum(last, 0)], np.nan)
 
 
 def _distinct_days(meters: np.ndarray, days: np.ndarray) -> pd.Series:

@@ -20,7 +20,7 @@ from sklearn.covariance import EllipticEnvelope
 from sklearn.ensemble import IsolationForest
 
 from detect import register
-from detect.episodes import concat_episodes, make_episodes, sort_readings
+from detect.episodes import concat_episodes, ffill_within_meters, make_episodes, sort_readings
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
@@ -649,7 +649,7 @@ def _isin(meters, days, keys: pd.MultiIndex) -> np.ndarray:
 
 def _ffill_from(values: np.ndarray, block: np.ndarray, first: np.ndarray, prior: np.ndarray):
     """Per row, the last non-NaN value before it and up to it, within its meter; ``prior`` per meter before the step."""
-    after = pd.Series(values).groupby(block).ffill().to_numpy()
+    after = ffill_within_meters(values, block)
     after = np.where(np.isnan(after), prior[block], after)
     before = np.where(first, prior[block], np.r_[np.nan, after[:-1]])
     return before, after
