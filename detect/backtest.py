@@ -127,6 +127,9 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
     history_days_ms = int(detector.history_days * _DAY_MS) if newest_only else None
     # Such a detector can be handed its register steps: computed once here, not at every refit.
     history_steps = _history_steps(readings, detector) if newest_only and _fits_from_steps(detector) else None
+    # Such a detector may judge the whole history once, and take each refit's judgements from it.
+    judged = detector.judge_history(history_steps) if history_steps is not None and hasattr(
+        detector, "judge_history") else None
     rows = _RowFinder(readings)
     start = int(received.min()) // _DAY_MS * _DAY_MS
     carry, closed, episodes = None, [], None
@@ -136,7 +139,8 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
         if history_steps is not None:
             # The window's steps carry the readings' columns too: they are the readings fit is given.
             steps = _window_steps(history_steps, known, detector)
-            fitted = clone(detector).fit(steps, steps=steps)
+            days = {"days": judged.window(steps, known)} if judged is not None else {}
+            fitted = clone(detector).fit(steps, steps=steps, **days)
         else:
             fitted = clone(detector).fit(readings.take(known))
         piece = readings.take(rows.arrived(begin, end))

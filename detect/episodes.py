@@ -59,3 +59,15 @@ def _in_order(readings: pd.DataFrame) -> bool:
     dr = np.diff(readings["received_ms"].to_numpy())
     dt = np.diff(readings["ts_ms"].to_numpy())
     return bool(((dm > 0) | ((dm == 0) & ((dr > 0) | ((dr == 0) & (dt >= 0))))).all())
+
+
+def ffill_within_meters(values: np.ndarray, meters: np.ndarray) -> np.ndarray:
+    """Per row, the last non-NaN value up to and including it within its meter (NaN: none yet).
+    Rows come grouped by meter (as ``register.consumption_steps`` returns them): one pass, no grouping."""
+    n = len(values)
+    if not n:
+        return values.astype("float64")
+    first = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
+    meter_start = np.repeat(first, np.diff(np.r_[first, n]))
+    last = np.maximum.accumulate(np.where(np.isnan(values), -1, np.arange(n)))
+    return np.where(last >= meter_start, values[np.maximum(last, 0)], np.nan)

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from detect import register
-from detect.episodes import concat_episodes, make_episodes, sort_readings
+from detect.episodes import concat_episodes, ffill_within_meters, make_episodes, sort_readings
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
@@ -156,8 +156,8 @@ class InactivityDetector(BaseEstimator):
         ts = steps["ts_ms"].to_numpy()
         interval_ms = np.r_[0, np.diff(ts)]
         interval_ms[np.r_[True, meters[1:] != meters[:-1]]] = 0
-        local = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(self.timezone)
-        hour = local.hour.to_numpy()
+        local_ms = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(self.timezone).tz_localize(None).as_unit("ms").asi8
+        hour = local_ms // _HOUR_MS % 24
 
         # Background: the low end of the night-time flow (01:00-05:00), capped.
         rate = steps["consumption_l"].to_numpy() / np.maximum(interval_ms, 1) * _HOUR_MS
@@ -167,11 +167,10 @@ class InactivityDetector(BaseEstimator):
 
         used, _ = self._used(meters, ts, steps["consumption_l"].to_numpy(), interval_ms, np.full(len(ts), np.nan))
         codes, names = pd.factorize(meters)  # integer keys: grouping on them is many times faster
-        since = pd.Series(np.where(used, ts, np.nan)).groupby(codes).ffill().to_numpy()
+        since = ffill_within_meters(np.where(used, ts, np.nan), meters)
         known = ~np.isnan(since)
         frame = pd.DataFrame({
-            "meter": codes, "hour": hour,
-            "day": local.tz_localize(None).to_numpy().astype("datetime64[D]").astype("int64"),
+            "meter": codes, "hour": hour, "day": local_ms // _DAY_MS,
             "since": np.nan_to_num(since).astype("int64"), "elapsed": (ts - since) / _HOUR_MS,
         })[known]
         days = _distinct_days(frame["meter"].to_numpy(), frame["day"].to_numpy())
@@ -195,9 +194,13 @@ class InactivityDetector(BaseEstimator):
         run_length = _group_max(elapsed, _joint_key(meter, since))
         short = run_length < self.ceiling_h
         meter, day, hour, elapsed = meter[short], day[short], hour[short], elapsed[short]
+        present = np.flatnonzero(np.bincount(meter)) if len(meter) else np.zeros(0, dtype="int64")
         if self.usual_quantile == 1.0:
             # The longest of the daily longest silences is the longest: no need to group by day first.
-            usual = pd.Series(elapsed).groupby(_joint_key(meter, hour, 24)).max()
+            table = np.full((int(meter.max()) + 1 if len(meter) else 0, 24), -np.inf)
+            np.maximum.at(table, (meter, hour), elapsed)
+            values = table[present]
+            values[values == -np.inf] = np.nan
         else:
             day = day - (day.min() if len(day) else 0)
             day_span = int(day.max()) + 1 if len(day) else 1
@@ -205,10 +208,9 @@ class InactivityDetector(BaseEstimator):
             key = daily.index.to_numpy("int64")
             slot = key // 24 // day_span * 24 + key % 24  # (meter, hour)
             usual = daily.groupby(slot).quantile(self.usual_quantile)
-        present = np.unique(meter)
-        values = np.full((len(present), 24), np.nan)
-        slot = usual.index.to_numpy("int64")
-        values[np.searchsorted(present, slot // 24), slot % 24] = usual.to_numpy()
+            values = np.full((len(present), 24), np.nan)
+            slot = usual.index.to_numpy("int64")
+            values[np.searchsorted(present, slot // 24), slot % 24] = usual.to_numpy()
         longest = pd.DataFrame(values, index=pd.Index(present), columns=range(24))
         # An hour with no samples (a gap in the uploads) borrows the larger of its neighbours.
         filled = longest.T.ffill().bfill().T
@@ -232,7 +234,7 @@ class InactivityDetector(BaseEstimator):
         first = np.r_[True, meters[1:] != meters[:-1]]
         # The last movement up to and including each row, seeded with what came before the step.
         marks = np.where(consumption > 0, ts, np.where(first, moved_before, np.nan))
-        moved = pd.Series(marks).groupby(pd.factorize(meters)[0]).ffill().to_numpy()
+        moved = ffill_within_meters(marks, meters)
         previous = np.where(first, moved_before, np.r_[np.nan, moved[:-1]])
         gap_h = (ts - previous) / _HOUR_MS
         with np.errstate(invalid="ignore"):
@@ -283,7 +285,7 @@ class InactivityDetector(BaseEstimator):
         moved_before = carry["moved"].reindex(meters).to_numpy("float64")
         used, moved = self._used(meters, ts, consumption, interval_ms, moved_before)
         used |= inside
-        since = pd.Series(np.where(used, ts, np.nan)).groupby(meters).ffill().to_numpy()
+        since = ffill_within_meters(np.where(used, ts, np.nan), meters)
         since = np.fmax(np.where(np.isnan(since), prior_since, since), back_ms).astype("int64")
         level = self._levels(meters, ts, since)
         level[used] = 0

@@ -15,12 +15,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.covariance import EllipticEnvelope
 from sklearn.ensemble import IsolationForest
 
 from detect import register
-from detect.episodes import concat_episodes, make_episodes, sort_readings
+from detect.episodes import concat_episodes, ffill_within_meters, make_episodes, sort_readings
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
@@ -182,13 +182,16 @@ class UnusualPatternDetector(BaseEstimator):
         self.max_flow_l_per_h = max_flow_l_per_h
         self.random_state = random_state
 
-    def fit(self, readings: pd.DataFrame | None = None, y=None, *, steps: pd.DataFrame | None = None
-            ) -> UnusualPatternDetector:
+    def fit(self, readings: pd.DataFrame | None = None, y=None, *, steps: pd.DataFrame | None = None,
+            days: pd.DataFrame | None = None) -> UnusualPatternDetector:
         """Check the parameters and learn, per meter, its usual day; without readings nothing is judged.
 
         ``steps``, if given, are the register steps of ``readings`` already computed, exactly as
         ``register.consumption_steps(readings, None)`` gives them, with ``readings`` all within
         ``history_days`` of the newest (a backtest computes them once for all its refits).
+        ``days``, if given, are the whole days judged in them (meter_id and :data:`FEATURES`, in
+        order), exactly as ``fit`` would judge them: a backtest takes each refit's from
+        :meth:`judge_history`, which judges every day of the history once.
         """
         self._check_params()
         self.tz_ = ZoneInfo(self.timezone)
@@ -201,8 +204,13 @@ class UnusualPatternDetector(BaseEstimator):
         self.rule_columns_ = np.array([FEATURES.index(name) for name in self.rule_features])
         self.model_ = None
         if self.learn and readings is not None and len(readings):
-            self._learn(readings, steps)
+            self._learn(readings, steps, days)
         return self
+
+    def judge_history(self, steps: pd.DataFrame) -> JudgedHistory:
+        """The whole days of a history's register steps judged once, from which :meth:`fit` on any
+        window of the history takes the days it learns from (``fit(..., days=judged.window(...))``)."""
+        return JudgedHistory(self, steps)
 
     def _check_params(self) -> None:
         if self.method not in _METHODS:
@@ -231,16 +239,15 @@ class UnusualPatternDetector(BaseEstimator):
         except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
             raise ValueError(f"unknown timezone {self.timezone!r}; use an IANA name such as 'Asia/Shanghai'") from exc
 
-    def _learn(self, readings: pd.DataFrame, steps: pd.DataFrame | None) -> None:
-        if steps is None:
-            newest = int(readings["ts_ms"].max())
-            recent = sort_readings(readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)])
-            steps, _ = register.consumption_steps(recent, None, max_flow_l_per_h=self.max_flow_l_per_h)
-        carry = _no_carry().copy()
-        rows = self._rows(steps, carry)
-        days, _ = self._completed_days(rows, carry)
-        judged, _ = self._resolve(rows, days.assign(flagged=False), carry)
-        features = judged.set_index("meter_id")[list(FEATURES)]
+    def _learn(self, readings: pd.DataFrame, steps: pd.DataFrame | None, days: pd.DataFrame | None) -> None:
+        if days is None:
+            if steps is None:
+                newest = int(readings["ts_ms"].max())
+                recent = sort_readings(readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)])
+                steps, _ = register.consumption_steps(recent, None, max_flow_l_per_h=self.max_flow_l_per_h)
+            carry = _no_carry().copy()
+            days = self._whole_days(self._rows(steps, carry), carry)
+        features = days.set_index("meter_id")[list(FEATURES)]
         counts = features.groupby(level=0).size()
         features = features[features.index.isin(counts[counts >= self.min_history_days].index)]
         if features.empty:
@@ -261,6 +268,16 @@ class UnusualPatternDetector(BaseEstimator):
             if self.method == "elliptic_envelope":
                 self.precision_ = np.linalg.inv(self.model_.covariance_ + _RIDGE * np.eye(len(FEATURES)))
             self.model_threshold_ = float(np.quantile(self._model_score(deviations), 1 - self.unusual_share))
+
+    def _whole_days(self, rows: dict, carry: pd.DataFrame) -> pd.DataFrame:
+        """The whole days judged in ``rows`` of steps with no carry (the days ``fit`` learns from), with
+        the row that completed each (``completed_by``) and the row that settled it (``row``)."""
+        days, _ = self._completed_days(rows, carry)
+        return self._resolve(rows, days.assign(flagged=False), carry)[0]
+
+    def _ends_silence(self, rows: dict) -> np.ndarray:
+        """Rows that end the silence running before them: use, a register fault, or proof it was long."""
+        return rows["used"] | rows["bad"] | (rows["silence_ms"] >= self.max_silence_ms_)
 
     def _deviations(self, meters: np.ndarray, features: np.ndarray) -> np.ndarray:
         """Spreads beyond the household's median, positive in the worrying direction; unknown counts as usual."""
@@ -433,8 +450,7 @@ class UnusualPatternDetector(BaseEstimator):
         Returns the days judged (with the row that judged them) and each meter's day still waiting.
         """
         used, bad, silence = rows["used"], rows["bad"], rows["silence_ms"]
-        ends_silence = used | bad | (silence >= self.max_silence_ms_)
-        next_end = _next_true(ends_silence, rows["block"])
+        next_end = _next_true(self._ends_silence(rows), rows["block"])
         judgeable = (days["clean"].to_numpy(dtype=bool) & (days["day_l"].to_numpy() > 0)
                      & (days["longest_ms"].to_numpy() < self.max_silence_ms_) & days["first_h"].notna().to_numpy())
         days = days[judgeable]
@@ -504,6 +520,128 @@ class UnusualPatternDetector(BaseEstimator):
                              started_ms=open_episodes["since"], raised_ms=open_episodes["raised"])
 
 
+class JudgedHistory:
+    """Every whole day of a history judged once, for refits on windows of it (a backtest's walk-forward).
+
+    ``fit`` on a window of the history (the register steps, on their own, of some of its rows)
+    judges a meter's days as a fit on the whole history does, but at the window's edges. The
+    window's first reading of a meter has no step, so its day is never judged; until the meter's
+    first use in the window, the silence under way is unknown; and a day is judged only once the
+    reading that settles it is in the window. So the window's days are the history's days of the
+    meter that begin after that first use and are settled within the window, after the day of the
+    first use, judged again on the window's own steps up to the reading that settles it. A meter
+    whose window is not a plain run of the history's steps (a stale reading, a late one, a step
+    judged otherwise on its own) is judged again on all of its window.
+    """
+
+    def __init__(self, detector: UnusualPatternDetector, steps: pd.DataFrame, *, chunk_rows: int = 1_000_000):
+        """``steps``: the register steps of a non-empty history with no carry, in ``sort_readings`` order."""
+        self.detector = clone(detector).fit()
+        fresh = steps["note"].to_numpy() != "stale"
+        self.consumption = steps["consumption_l"].to_numpy("float64")
+        self.note = steps["note"].to_numpy(dtype=object)
+        self.position = np.cumsum(fresh) - 1  # each row's position among the history's fresh rows
+        self.stale_before = np.r_[0, np.cumsum(~fresh)]
+        steps = steps[fresh].reset_index(drop=True)
+        meters = steps["meter_id"].to_numpy()
+        new_meter = np.r_[True, meters[1:] != meters[:-1]] if len(meters) else np.zeros(0, dtype=bool)
+        self.block = np.cumsum(new_meter) - 1
+        # Meters are judged apart from each other: in chunks of whole meters, to bound one pass's memory.
+        meter_starts = np.flatnonzero(new_meter)
+        at = np.searchsorted(meter_starts, np.arange(0, len(meters), chunk_rows))
+        cuts = np.unique(np.r_[meter_starts, len(meters)][np.r_[at, len(meter_starts)]])
+        days, marks = [], []
+        for begin, end in zip(cuts[:-1], cuts[1:]):
+            chunk_days, chunk_marks = self._judge(steps.iloc[begin:end], int(begin))
+            days.append(chunk_days)
+            marks.append(chunk_marks)
+        for name in ("next_use", "run_start", "next_run", "next_end"):
+            setattr(self, name, np.concatenate([m[name] for m in marks]) if marks else np.zeros(0, dtype="int64"))
+        days = pd.concat(days, ignore_index=True)
+        self.days = days[["meter_id", *FEATURES]]
+        settled = days["row"].to_numpy("int64")
+        self.day_block = self.block[settled]
+        self.day_start = self.run_start[days["completed_by"].to_numpy("int64") - 1]
+        self.day_settled = settled
+
+    def _judge(self, steps: pd.DataFrame, offset: int) -> tuple[pd.DataFrame, dict]:
+        """The whole days of some meters' fresh steps (the history's fresh rows from ``offset`` on), and
+        per row: the next use, the start of its day, the start of the next and the next end of a
+        silence, at or after it within its meter (positions among the fresh rows; -1: none)."""
+        carry = _no_carry().copy()
+        rows = self.detector._rows(steps, carry)
+        days = self.detector._whole_days(rows, carry)
+        days[["completed_by", "row"]] += offset
+        block = rows["block"]
+        g = self.detector._groups(rows)
+        following = np.r_[g["start"][1:], -1][g["gid"]]
+        following = np.where((following >= 0) & (block[np.maximum(following, 0)] == block), following, -1)
+
+        def at(found):
+            return np.where(found >= 0, found + offset, -1)
+
+        return days, {"next_use": at(_next_true(rows["used"], block)), "run_start": g["start"][g["gid"]] + offset,
+                      "next_run": at(following), "next_end": at(_next_true(self.detector._ends_silence(rows), block))}
+
+    def window(self, steps: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
+        """The whole days ``fit`` judges in ``steps``: the register steps, on their own (no carry), of
+        the history's readings at ``rows`` (positions in the history's steps, in ``sort_readings`` order)."""
+        if steps.empty:
+            return self.days.iloc[:0]
+        meters = steps["meter_id"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
+        ends = np.r_[starts[1:], len(meters)]
+        plain = self._plain(steps, rows, starts, ends)
+        a, b = self.position[rows[starts]], self.position[rows[ends - 1]] + 1  # fresh rows [a, b) of each meter
+        # The meter's first use in the window, the day that follows the day of it, and what settles that day.
+        use = np.where(a + 1 < b, self.next_use[np.minimum(a + 1, len(self.next_use) - 1)], -1)
+        use = np.where(plain & (use >= 0) & (use < b), use, -1)
+        has_use = use >= 0
+        next_day = np.where(has_use, self.next_run[np.maximum(use, 0)], -1)
+        next_day = np.where((next_day >= 0) & (next_day < b), next_day, -1)
+        settles = np.where(next_day >= 0, self.next_end[np.maximum(next_day, 0)], -1)
+        # The day of the first use is judged again (unless it is the window's first day, never judged):
+        # on the window's steps up to the reading that settles it, or all of them if it is not settled.
+        again = has_use & (next_day >= 0) & (self.run_start[np.maximum(use, 0)] > a)
+        upto = np.where(~plain, ends - starts, np.where(again, np.where((settles >= 0) & (settles < b), settles + 1,
+                                                                        b) - a, 0))
+        lengths = ends - starts
+        redo = np.flatnonzero(np.arange(len(meters)) - np.repeat(starts, lengths) < np.repeat(upto, lengths))
+        judged = self._judge_alone(steps.take(redo))
+        window_rows = redo[judged["completed_by"].to_numpy("int64")]  # the reading that completed each day
+        slot = np.searchsorted(starts, window_rows, side="right") - 1
+        own_day = ~plain[slot] | (window_rows <= starts[slot] + (next_day[slot] - a[slot]))
+        redone = judged.loc[own_day, ["meter_id", *FEATURES]]
+        # The history's days of each plain meter after its first use, settled in the window.
+        meter_of_block = np.full(int(self.block[-1]) + 1, -1)
+        meter_of_block[self.block[a[has_use]]] = np.flatnonzero(has_use)
+        k = meter_of_block[self.day_block]
+        kept = np.flatnonzero((k >= 0) & (self.day_start > use[np.maximum(k, 0)])
+                              & (self.day_settled < b[np.maximum(k, 0)]))
+        days = pd.concat([redone, self.days.iloc[kept]], ignore_index=True)
+        order = np.argsort(np.r_[slot[own_day], k[kept]], kind="stable")
+        return days.take(order).reset_index(drop=True)
+
+    def _judge_alone(self, steps: pd.DataFrame) -> pd.DataFrame:
+        """The whole days ``fit`` judges in these steps."""
+        if steps.empty:
+            return self.days.iloc[:0].assign(completed_by=np.zeros(0, dtype="int64"))
+        carry = _no_carry().copy()
+        return self.detector._whole_days(self.detector._rows(steps, carry), carry)
+
+    def _plain(self, steps: pd.DataFrame, rows: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Per meter: its window is a run of the history's fresh rows whose steps, but the first (no
+        step, the baseline), are the history's."""
+        contiguous = rows[ends - 1] - rows[starts] == ends - 1 - starts
+        no_stale = self.stale_before[rows[ends - 1] + 1] == self.stale_before[rows[starts]]
+        consumption = steps["consumption_l"].to_numpy("float64")
+        history = self.consumption[rows]
+        same = (consumption == history) | (np.isnan(consumption) & np.isnan(history))
+        same &= steps["note"].to_numpy(dtype=object) == self.note[rows]
+        same[starts] = np.isnan(consumption[starts])
+        return contiguous & no_stale & (np.add.reduceat(~same, starts) == 0)
+
+
 def _isin(meters, days, keys: pd.MultiIndex) -> np.ndarray:
     """Which (meter, day) pairs are among ``keys``."""
     return pd.MultiIndex.from_arrays([np.asarray(meters, dtype=object), np.asarray(days, dtype="float64")]).isin(keys)
@@ -511,7 +649,7 @@ def _isin(meters, days, keys: pd.MultiIndex) -> np.ndarray:
 
 def _ffill_from(values: np.ndarray, block: np.ndarray, first: np.ndarray, prior: np.ndarray):
     """Per row, the last non-NaN value before it and up to it, within its meter; ``prior`` per meter before the step."""
-    after = pd.Series(values).groupby(block).ffill().to_numpy()
+    after = ffill_within_meters(values, block)
     after = np.where(np.isnan(after), prior[block], after)
     before = np.where(first, prior[block], np.r_[np.nan, after[:-1]])
     return before, after

@@ -17,7 +17,7 @@ from detect.episodes import empty_episodes, sort_readings
 from detect.fleet import FleetOutageDetector
 from detect.inactivity import InactivityDetector
 from detect.offline import OfflineDetector
-from detect.pattern import UnusualPatternDetector
+from detect.pattern import UnusualPatternDetector, _no_carry
 from store.times import to_ms
 from tests.detect.readings import H, frame, hourly
 
@@ -189,3 +189,29 @@ def test_a_walk_forward_fitted_from_the_historys_steps_raises_what_refits_from_r
     slow = backtest(readings, [_InactivityFromReadings(**params).fit(), _PatternFromReadings(**params).fit()])
     assert len(fast) and set(fast["kind"]) == {"inactivity", "unusual_pattern"}
     pd.testing.assert_frame_equal(fast, slow)
+
+
+@pytest.mark.parametrize("params", [{}, {"min_use_l": 5.0, "max_silence_h": 6.0, "max_interval_h": 3.0}])
+def test_the_days_a_refit_takes_from_the_judged_history_equal_the_days_it_judges_alone(params):
+    readings = messy_readings(meters=12, days=50, seed=2)
+    codes = pd.factorize(readings["meter_id"], sort=True)[0]
+    readings = sort_readings(readings.assign(meter_id=codes.astype("int64")))
+    detector = UnusualPatternDetector(**params, min_history_days=3).fit()
+    history = register.consumption_steps(readings, None)[0]
+    judged = detector.judge_history(history)
+    received, ts = readings["received_ms"].to_numpy(), readings["ts_ms"].to_numpy()
+    plain = []
+    for begin_h in range(24 * 4, 24 * 50, 7):  # windows starting at every hour of the day
+        rows = np.flatnonzero((received < begin_h * H) & (ts >= (begin_h - 24 * (3 + begin_h % 9)) * H))
+        steps = _window_steps(history, rows, detector)
+        days = judged.window(steps, rows)
+        alone = detector._whole_days(detector._rows(steps, _no_carry().copy()), _no_carry())
+        pd.testing.assert_frame_equal(days, alone[days.columns].reset_index(drop=True))
+        learned = UnusualPatternDetector(**params, min_history_days=3).fit(steps, steps=steps, days=days)
+        own = UnusualPatternDetector(**params, min_history_days=3).fit(steps, steps=steps)
+        pd.testing.assert_frame_equal(learned.median_, own.median_)
+        pd.testing.assert_frame_equal(learned.spread_, own.spread_)
+        meters = steps["meter_id"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
+        plain += list(judged._plain(steps, rows, starts, np.r_[starts[1:], len(meters)]))
+    assert any(plain) and not all(plain)  # most windows are taken from the history, some judged again
