@@ -245,7 +245,8 @@ class ContinuousFlowDetector(BaseEstimator):
         """Episodes that ended in this step, and the per-meter run state to carry."""
         first = np.r_[True, meters[1:] != meters[:-1]]
         last = np.r_[meters[1:] != meters[:-1], True]
-        prior_since = carry["since"].reindex(meters).fillna(_NO_RUN).to_numpy("int64")
+        prior = carry[["since", "raised"]].reindex(meters)
+        prior_since = prior["since"].fillna(_NO_RUN).to_numpy("int64")
         prev_flow = np.where(first, prior_since != _NO_RUN, np.r_[False, flow[:-1]])
 
         # A run is one (meter, since): since is the start of its first flowing interval.
@@ -270,10 +271,19 @@ class ContinuousFlowDetector(BaseEstimator):
             ended_ms=ended.reindex(closed.index).to_numpy(),
         )
 
-        tail = pd.DataFrame({"since": since[last]}, index=pd.Index(meters[last], dtype=object))
-        tail_raised = raised.reindex(pd.MultiIndex.from_arrays([tail.index, tail["since"]]))
-        tail["raised"] = tail_raised.fillna(_NO_RUN).astype("int64").to_numpy()
-        tail.loc[tail["since"] == _NO_RUN, "raised"] = _NO_RUN
+        # Each meter's last run: raised before this step (the carry's run goes on), or by its first
+        # alarmed interval in this step, or not yet.
+        block = np.cumsum(first) - 1
+        tail_since = since[last]
+        prior_raised = prior["raised"].fillna(_NO_RUN).to_numpy("int64")[last]
+        tail_raised = np.where((prior_raised >= 0) & (prior_since[last] == tail_since), prior_raised, _NO_RUN)
+        in_tail_run = alarmed & (since == tail_since[block])
+        rows = np.flatnonzero(in_tail_run)
+        first_rows = rows[np.r_[True, block[rows][1:] != block[rows][:-1]]] if len(rows) else rows
+        new = tail_raised[block[first_rows]] == _NO_RUN
+        tail_raised[block[first_rows][new]] = received[first_rows][new]
+        tail = pd.DataFrame({"since": tail_since}, index=pd.Index(meters[last], dtype=object))
+        tail["raised"] = np.where(tail_since == _NO_RUN, _NO_RUN, tail_raised).astype("int64")
         return closed_episodes, tail
 
     def _learned_columns(self) -> list[str]:
