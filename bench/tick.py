@@ -80,8 +80,10 @@ class TimedStore:
 
 
 def state_bytes(monitor: Monitor) -> int:
-    """Deep size of the carried state and the learned per-meter state, with the meter ids they are keyed by."""
+    """Deep size of the carried state, the ongoing episodes last synced and the learned per-meter state,
+    with the meter ids they are keyed by."""
     total = int(monitor._codes.ids.memory_usage(deep=True))
+    total += sum(int(synced.memory_usage(deep=True).sum()) for synced in monitor._synced.values())
     for carry in monitor._carry.values():
         frames = [carry] if isinstance(carry, pd.DataFrame) else [getattr(carry, "first_seen", None),
                                                                      getattr(carry, "outages", None)]

@@ -7,7 +7,6 @@ background, learned from its past nights, so a drip it has always had does not c
 
 from __future__ import annotations
 
-import itertools
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +23,8 @@ _NO_RUN = -1
 _UNIT_NOTES = ("unit_m3_as_l", "unit_l_as_m3")
 _BREAK_NOTES = ("impossible", "reset")
 _HISTORY_KEY = np.iinfo("int64").min // 2  # below every night: the learned nights of earlier steps
-_CARRY_COLUMNS = [*register.CARRY_COLUMNS, "since", "raised", "night", "night_l", "night_h", "night_peak", "nights"]
+_RUN_COLUMNS = ["since", "raised"]
+_NIGHT_COLUMNS = ["night", "night_l", "night_h", "night_peak"]
 
 
 class ContinuousFlowDetector(BaseEstimator):
@@ -154,7 +154,7 @@ class ContinuousFlowDetector(BaseEstimator):
         steps: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Consume readings that arrived since the last step; see InactivityDetector.step (and its ``steps``)."""
-        carry = _empty_carry() if carry is None else carry
+        carry = self._empty_carry() if carry is None else carry
         if steps is None:
             steps = register.consumption_steps(readings, carry, max_flow_l_per_h=self.max_flow_l_per_h)
         steps, register_carry = steps
@@ -165,7 +165,7 @@ class ContinuousFlowDetector(BaseEstimator):
 
         intervals = _intervals(rows, carry)
         if intervals.empty:  # only readings below the baseline: no evidence, only the register moved
-            new_carry = register_carry.join(carry.drop(columns=register.CARRY_COLUMNS))[_CARRY_COLUMNS]
+            new_carry = register_carry.join(carry.drop(columns=register.CARRY_COLUMNS))[self._carry_columns()]
             return self._ongoing(new_carry), new_carry
         meters = intervals["meter_id"].to_numpy()
         start = intervals["start"].to_numpy()
@@ -182,9 +182,8 @@ class ContinuousFlowDetector(BaseEstimator):
 
         runs = pd.concat([carry[runs.columns].drop(runs.index, errors="ignore"), runs])
         nights = pd.concat([carry[nights.columns].drop(nights.index, errors="ignore"), nights])
-        new_carry = register_carry.join(runs).join(nights)
-        new_carry["nights"] = [n if isinstance(n, tuple) else () for n in new_carry["nights"]]
-        new_carry = new_carry.fillna({"since": _NO_RUN, "raised": _NO_RUN})[_CARRY_COLUMNS]
+        new_carry = register_carry.join(runs).join(nights)  # a meter with no night yet: NaN, no nights learned
+        new_carry = new_carry.fillna({"since": _NO_RUN, "raised": _NO_RUN})[self._carry_columns()]
         new_carry = new_carry.astype({"since": "int64", "raised": "int64"})
         return concat_episodes([closed, self._ongoing(new_carry)]), new_carry
 
@@ -204,7 +203,7 @@ class ContinuousFlowDetector(BaseEstimator):
         over_before = day + (time_of_day >= self.night_end_ms_)  # nights keyed below this are over
 
         step_meters = pd.unique(meters)
-        prior = carry[["night", "night_l", "night_h", "night_peak", "nights"]].reindex(step_meters)
+        prior = carry[[*_NIGHT_COLUMNS, *self._learned_columns()]].reindex(step_meters)
         pending = prior[prior["night"].notna()]
         nights = pd.concat(
             [
@@ -225,7 +224,7 @@ class ContinuousFlowDetector(BaseEstimator):
         learned = nights[(nights["hours"] >= self.night_cover_h_) & (nights["peak"] <= self.min_excess_l_per_h)]
 
         # Nights learned in earlier steps come first, then this step's, each meter's in order.
-        sequence = _NightSequence(step_meters, prior["nights"], learned)
+        sequence = _NightSequence(step_meters, prior[self._learned_columns()].to_numpy("float64"), learned)
         lowest, found = sequence.lowest_before(meters, over_before.astype("int64"), self.background_nights)
         background = np.minimum(np.where(found, lowest, 0.0), self.max_background_l_per_h)
 
@@ -239,14 +238,15 @@ class ContinuousFlowDetector(BaseEstimator):
         state["night_h"] = tail["hours"]
         state["night_peak"] = tail["peak"]
         kept = sequence.last_before(tail.index.to_numpy(), tail["night"].to_numpy("int64"), self.background_nights)
-        state["nights"] = np.fromiter(kept, dtype=object, count=len(kept))  # a tuple per meter
+        state[self._learned_columns()] = kept
         return background, state
 
     def _runs(self, meters, start, ts, received, flow, carry) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Episodes that ended in this step, and the per-meter run state to carry."""
         first = np.r_[True, meters[1:] != meters[:-1]]
         last = np.r_[meters[1:] != meters[:-1], True]
-        prior_since = carry["since"].reindex(meters).fillna(_NO_RUN).to_numpy("int64")
+        prior = carry[["since", "raised"]].reindex(meters)
+        prior_since = prior["since"].fillna(_NO_RUN).to_numpy("int64")
         prev_flow = np.where(first, prior_since != _NO_RUN, np.r_[False, flow[:-1]])
 
         # A run is one (meter, since): since is the start of its first flowing interval.
@@ -271,11 +271,34 @@ class ContinuousFlowDetector(BaseEstimator):
             ended_ms=ended.reindex(closed.index).to_numpy(),
         )
 
-        tail = pd.DataFrame({"since": since[last]}, index=pd.Index(meters[last], dtype=object))
-        tail_raised = raised.reindex(pd.MultiIndex.from_arrays([tail.index, tail["since"]]))
-        tail["raised"] = tail_raised.fillna(_NO_RUN).astype("int64").to_numpy()
-        tail.loc[tail["since"] == _NO_RUN, "raised"] = _NO_RUN
+        # Each meter's last run: raised before this step (the carry's run goes on), or by its first
+        # alarmed interval in this step, or not yet.
+        block = np.cumsum(first) - 1
+        tail_since = since[last]
+        prior_raised = prior["raised"].fillna(_NO_RUN).to_numpy("int64")[last]
+        tail_raised = np.where((prior_raised >= 0) & (prior_since[last] == tail_since), prior_raised, _NO_RUN)
+        in_tail_run = alarmed & (since == tail_since[block])
+        rows = np.flatnonzero(in_tail_run)
+        first_rows = rows[np.r_[True, block[rows][1:] != block[rows][:-1]]] if len(rows) else rows
+        new = tail_raised[block[first_rows]] == _NO_RUN
+        tail_raised[block[first_rows][new]] = received[first_rows][new]
+        tail = pd.DataFrame({"since": tail_since}, index=pd.Index(meters[last], dtype=object))
+        tail["raised"] = np.where(tail_since == _NO_RUN, _NO_RUN, tail_raised).astype("int64")
         return closed_episodes, tail
+
+    def _learned_columns(self) -> list[str]:
+        """The carry's last ``background_nights`` learned night rates of a meter, oldest first (NaN: none)."""
+        return [f"nights_{i}" for i in range(self.background_nights)]
+
+    def _carry_columns(self) -> list[str]:
+        return [*register.CARRY_COLUMNS, *_RUN_COLUMNS, *_NIGHT_COLUMNS, *self._learned_columns()]
+
+    def _empty_carry(self) -> pd.DataFrame:
+        return register.empty_carry().assign(
+            since=pd.Series([], dtype="int64"),
+            raised=pd.Series([], dtype="int64"),
+            **{column: pd.Series([], dtype="float64") for column in [*_NIGHT_COLUMNS, *self._learned_columns()]},
+        )
 
     def _ongoing(self, carry: pd.DataFrame) -> pd.DataFrame:
         open_runs = carry[carry["raised"] >= 0]
@@ -308,20 +331,19 @@ def _intervals(rows: pd.DataFrame, carry: pd.DataFrame) -> pd.DataFrame:
 
 
 class _NightSequence:
-    """Each meter's learned night rates in order: those remembered from earlier steps (a tuple per
-    meter, keyed below every night), then this step's (``learned``: meter_id, night, rate), laid
-    out by meter (in the order of ``step_meters``) and night, so lookups are searches in NumPy."""
+    """Each meter's learned night rates in order: those remembered from earlier steps (a row per
+    meter of a NaN-padded matrix, oldest first, keyed below every night), then this step's
+    (``learned``: meter_id, night, rate), laid out by meter (in the order of ``step_meters``) and
+    night, so lookups are searches in NumPy."""
 
-    def __init__(self, step_meters: np.ndarray, remembered: pd.Series, learned: pd.DataFrame) -> None:
+    def __init__(self, step_meters: np.ndarray, remembered: np.ndarray, learned: pd.DataFrame) -> None:
         self._meters = pd.Index(step_meters)
-        tuples = [n if isinstance(n, tuple) else () for n in remembered]
-        counts = np.fromiter(map(len, tuples), dtype="int64", count=len(tuples))
-        old_meter = np.repeat(np.arange(len(tuples)), counts)
-        old_order = np.arange(len(old_meter)) - np.repeat(np.cumsum(counts) - counts, counts)
+        known = ~np.isnan(remembered)
+        old_meter = np.nonzero(known)[0]  # row-major: each meter's nights in order
+        old_order = np.nonzero(known)[1]  # the carry's columns keep the order (NaN only on the left)
         meter = np.r_[old_meter, self._meters.get_indexer(learned["meter_id"].to_numpy())].astype("int64")
         night = np.r_[_HISTORY_KEY + old_order, learned["night"].to_numpy("int64")].astype("int64")
-        rate = np.r_[np.fromiter(itertools.chain.from_iterable(tuples), dtype="float64", count=int(counts.sum())),
-                     learned["rate"].to_numpy("float64")]
+        rate = np.r_[remembered[known], learned["rate"].to_numpy("float64")]
         order = np.lexsort((night, meter))
         self.meter, self.night, self.rate = meter[order], night[order], rate[order]
         self.begin = np.searchsorted(self.meter, np.arange(len(self._meters)), side="left")  # per meter
@@ -347,13 +369,16 @@ class _NightSequence:
             lowest = np.where(inside, self.rate[np.maximum(index, 0)], np.inf).min(axis=1)
         return lowest, found
 
-    def last_before(self, meters: np.ndarray, night: np.ndarray, window: int) -> list[tuple]:
-        """Per meter, the rates of its last ``window`` nights keyed below ``night``, as a tuple."""
+    def last_before(self, meters: np.ndarray, night: np.ndarray, window: int) -> np.ndarray:
+        """Per meter, the rates of its last ``window`` nights keyed below ``night``, oldest first,
+        NaN-padded on the left."""
         meter = self._meters.get_indexer(meters)
         end = self._count_below(meter, night)
-        begin = np.maximum(self.begin[meter], end - window)
-        rates = self.rate.tolist()
-        return [tuple(rates[b:e]) for b, e in zip(begin.tolist(), end.tolist())]
+        index = (end - window)[:, None] + np.arange(window)[None, :]
+        inside = index >= self.begin[meter][:, None]
+        if not inside.any():
+            return np.full(index.shape, np.nan)
+        return np.where(inside, self.rate[np.maximum(index, 0)], np.nan)
 
 
 def _local_ms(ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
@@ -361,14 +386,3 @@ def _local_ms(ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
     utc = pd.DatetimeIndex(pd.to_datetime(np.asarray(ms, dtype="int64"), unit="ms", utc=True))
     return utc.tz_convert(tz).tz_localize(None).as_unit("ms").asi8
 
-
-def _empty_carry() -> pd.DataFrame:
-    return register.empty_carry().assign(
-        since=pd.Series([], dtype="int64"),
-        raised=pd.Series([], dtype="int64"),
-        night=pd.Series([], dtype="float64"),
-        night_l=pd.Series([], dtype="float64"),
-        night_h=pd.Series([], dtype="float64"),
-        night_peak=pd.Series([], dtype="float64"),
-        nights=pd.Series([], dtype=object),
-    )

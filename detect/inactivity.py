@@ -276,7 +276,7 @@ class InactivityDetector(BaseEstimator):
         ts = rows["ts_ms"].to_numpy()
         received = rows["received_ms"].to_numpy()
         consumption = rows["consumption_l"].to_numpy()
-        prior = carry[["since", "last_ts"]].reindex(meters)
+        prior = carry[["since", "last_ts", "raised", "level"]].reindex(meters)
         prior_since = prior["since"].to_numpy()
         prev_ts = np.where(first, prior["last_ts"].to_numpy(dtype="float64"), np.r_[np.nan, ts[:-1]])
         interval_ms = np.nan_to_num(ts - prev_ts, nan=0.0)
@@ -308,9 +308,7 @@ class InactivityDetector(BaseEstimator):
         closed_ends = ended.reindex(closed.index)
 
         tail = pd.DataFrame({"since": since[last]}, index=pd.Index(meters[last]))
-        tail_key = pd.MultiIndex.from_arrays([tail.index, tail["since"]])
-        tail["raised"] = raised.reindex(tail_key).fillna(-1).astype("int64").to_numpy()
-        tail["level"] = run_level.reindex(tail_key).fillna(0).astype("int64").to_numpy()
+        tail["raised"], tail["level"] = _last_run(since, level, received, first, last, prior)
         tail["moved"] = moved[last]
         runs_carry = pd.concat([carry[["since", "raised", "level", "moved"]].drop(tail.index, errors="ignore"), tail])
         new_carry = register_carry.join(runs_carry)[_CARRY_COLUMNS]
@@ -391,6 +389,25 @@ def _away_marks(meters: np.ndarray, ts: np.ndarray, away: pd.DataFrame | None) -
         after = mine & (ts >= window.end_ms)
         back_ms[after] = np.fmax(back_ms[after], window.end_ms)
     return inside, back_ms
+
+
+def _last_run(since, level, received, first, last, prior) -> tuple[np.ndarray, np.ndarray]:
+    """Per meter, its last run's raise (-1: none) and level, as ``step`` keeps them by (meter, since):
+    the carry's raise and level if that run goes on (it had raised), the arrival of its first warned
+    or alarmed row in this step, and the highest level of its rows."""
+    block = np.cumsum(first) - 1
+    tail_since = since[last]
+    prior_since = prior["since"].to_numpy("float64")[last]
+    prior_raised = prior["raised"].fillna(-1).to_numpy("float64")[last]
+    goes_on = (prior_raised >= 0) & (prior_since == tail_since)
+    raised = np.where(goes_on, prior_raised, -1).astype("int64")
+    run_level = np.where(goes_on, prior["level"].fillna(0).to_numpy("float64")[last], 0).astype("int64")
+    flagged = np.flatnonzero((level > 0) & (since == tail_since[block]))
+    np.maximum.at(run_level, block[flagged], level[flagged])
+    first_flagged = flagged[np.r_[True, block[flagged][1:] != block[flagged][:-1]]] if len(flagged) else flagged
+    new = raised[block[first_flagged]] < 0
+    raised[block[first_flagged][new]] = received[first_flagged][new]
+    return raised, run_level
 
 
 def _empty_carry() -> pd.DataFrame:

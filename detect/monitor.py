@@ -34,6 +34,27 @@ log = logging.getLogger(__name__)
 _DAY_MS = 86_400_000
 
 
+_SYNCED_COLUMNS = ["meter_id", "started_ms", "raised_ms", "severity"]
+
+
+def ongoing_episodes(episodes: pd.DataFrame) -> pd.DataFrame:
+    """The episodes that last, as the monitor remembers them once synced."""
+    return episodes.loc[episodes["ended_ms"].isna().to_numpy(), _SYNCED_COLUMNS].reset_index(drop=True)
+
+
+def changed_meters(synced: pd.DataFrame, ongoing: pd.DataFrame, episodes: pd.DataFrame) -> np.ndarray:
+    """The meters whose episodes differ from the ongoing ones synced last time: an episode that
+    began, ended, grew worse or vanished since (every other meter's alert is already in step)."""
+    before = pd.MultiIndex.from_frame(synced)
+    now = pd.MultiIndex.from_frame(ongoing)
+    ended = episodes["ended_ms"].notna().to_numpy()
+    return pd.unique(np.concatenate([
+        ongoing["meter_id"].to_numpy(dtype=object)[~now.isin(before)],
+        synced["meter_id"].to_numpy(dtype=object)[~before.isin(now)],
+        episodes["meter_id"].to_numpy(dtype=object)[ended],
+    ]))
+
+
 def to_store_episodes(frame: pd.DataFrame) -> list[Episode]:
     return [
         Episode(
@@ -147,6 +168,8 @@ class Monitor:
         self._carry: dict[str, pd.DataFrame | None] = {d.kind: None for d in self.detectors}
         self._codes = MeterCodes()  # the carries and the learned state are keyed by these codes
         self._cursor: int | None = None
+        # The ongoing episodes of each kind as last synced (none after a start: the first tick syncs every alert).
+        self._synced: dict[str, pd.DataFrame] = {}
         # A shard sees only its own meters. Each shard regroups its own offline episodes into fleet
         # outages (its meters are a uniform sample of the fleet), but only shard 0 keeps the fleet's alert.
         self.shard = shard
@@ -163,16 +186,16 @@ class Monitor:
         else:
             batch, cursor = self.readings.changes(self._cursor)
         by_kind, carries = self._step(self._own(batch), now_ms)
-        owns = None if self.shard.whole else self.shard.owns_one
+        by_kind = {kind: episodes for kind, episodes in by_kind.items()
+                   if self.shard.index == 0 or kind not in self._fleet_kinds}
+        ongoing = {kind: ongoing_episodes(episodes) for kind, episodes in by_kind.items()}
         with self.db.session() as session:  # one transaction: all kinds sync, or none does
-            reports = {
-                kind: sync_episodes(session, kind=kind, episodes=to_store_episodes(episodes), now=now, owns=owns)
-                for kind, episodes in by_kind.items()
-                if self.shard.index == 0 or kind not in self._fleet_kinds
-            }
+            reports = {kind: self._sync(session, kind, episodes, ongoing[kind], now)
+                       for kind, episodes in by_kind.items()}
         # Advance only after the alerts are committed; a failed tick replays the same batch.
         self._carry = carries
         self._cursor = cursor
+        self._synced = ongoing
         for kind, report in reports.items():
             for alert in report.raised:
                 log.info("raised %s alert %s on meter %s", kind, alert.id, alert.meter_id, extra=_ids(alert))
@@ -183,6 +206,16 @@ class Monitor:
                 log.info("resolved %s alert %s on meter %s: condition ended", kind, alert.id, alert.meter_id,
                          extra=_ids(alert))
         return reports
+
+    def _sync(self, session, kind: str, episodes: pd.DataFrame, ongoing: pd.DataFrame, now: datetime) -> SyncReport:
+        """Sync one kind's alerts: after the first sync, only those of the meters whose episodes changed."""
+        owns = None if self.shard.whole else self.shard.owns_one
+        meters = None
+        if kind in self._synced:
+            meters = changed_meters(self._synced[kind], ongoing, episodes)
+            episodes = episodes[episodes["meter_id"].isin(meters).to_numpy()]
+        return sync_episodes(session, kind=kind, episodes=to_store_episodes(episodes), now=now, owns=owns,
+                             meters=meters)
 
     def _own(self, readings: pd.DataFrame) -> pd.DataFrame:
         """The readings of this shard's meters."""

@@ -643,8 +643,14 @@ class JudgedHistory:
 
 
 def _isin(meters, days, keys: pd.MultiIndex) -> np.ndarray:
-    """Which (meter, day) pairs are among ``keys``."""
-    return pd.MultiIndex.from_arrays([np.asarray(meters, dtype=object), np.asarray(days, dtype="float64")]).isin(keys)
+    """Which (meter, day) pairs are among ``keys`` (a few: pairs are built only for the meters among them)."""
+    found = np.zeros(len(meters), dtype=bool)
+    candidates = np.flatnonzero(pd.Index(meters).isin(keys.get_level_values(0)))
+    if len(candidates):
+        pairs = pd.MultiIndex.from_arrays([np.asarray(meters, dtype=object)[candidates],
+                                           np.asarray(days, dtype="float64")[candidates]])
+        found[candidates] = pairs.isin(keys)
+    return found
 
 
 def _ffill_from(values: np.ndarray, block: np.ndarray, first: np.ndarray, prior: np.ndarray):

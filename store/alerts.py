@@ -8,7 +8,7 @@ audit trail (``AlertEvent``), by whom (None: anxin itself) and when.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -45,7 +45,7 @@ class SyncReport:
 
 def sync_episodes(
     session: Session, *, kind: str, episodes: Iterable[Episode], now: datetime,
-    owns: Callable[[str], bool] | None = None,
+    owns: Callable[[str], bool] | None = None, meters: Collection[str] | None = None,
 ) -> SyncReport:
     """Make the unresolved alerts of ``kind`` match the detector's view.
 
@@ -54,6 +54,11 @@ def sync_episodes(
     if they never had one). Alerts whose episode is neither are resolved as of ``now``: their
     condition ended while nobody was watching. With ``owns`` (a detector shard's meters), alerts of
     meters it does not own are left alone: another shard keeps them.
+
+    With ``meters``, only these meters' alerts are compared, and ``episodes`` holds these meters'
+    episodes: the caller knows that every other meter's ongoing episode is the one it synced last
+    time, unchanged, so a sync would leave its alert as it is (people only acknowledge and resolve
+    alerts; resolved, an unchanged episode's alert stays resolved).
     """
     ongoing: dict[str, Episode] = {}
     closed: dict[tuple[str, datetime], Episode] = {}
@@ -64,10 +69,7 @@ def sync_episodes(
             closed[(ep.meter_id, ep.started_at)] = ep
     report = SyncReport()
     # Compare on plain rows; load as objects only the alerts that change (most stay as they are).
-    unresolved = session.execute(
-        select(Alert.id, Alert.meter_id, Alert.started_at, Alert.severity)
-        .where(Alert.kind == kind, Alert.status != AlertStatus.resolved)
-    ).all()
+    unresolved = _unresolved_rows(session, kind, meters)
     matched: set[str] = set()
     escalate: dict[int, Episode] = {}
     resolve_ids: list[int] = []
@@ -155,6 +157,20 @@ def sync_episodes(
     session.flush()
     _record_sync(session, report, now)
     return report
+
+
+def _unresolved_rows(session: Session, kind: str, meters: Collection[str] | None) -> list[Row]:
+    """The unresolved alerts of ``kind`` (of ``meters`` only, if given) as plain rows
+    (id, meter_id, started_at, severity), in the order of their meters (one each), as SQLite lists them all."""
+    query = select(Alert.id, Alert.meter_id, Alert.started_at, Alert.severity).where(
+        Alert.kind == kind, Alert.status != AlertStatus.resolved)
+    if meters is None:
+        rows = session.execute(query).all()
+    else:
+        chosen = list(meters)
+        rows = [row for at in range(0, len(chosen), 500)  # a bound parameter each
+                for row in session.execute(query.where(Alert.meter_id.in_(chosen[at:at + 500])))]
+    return sorted(rows, key=lambda row: row.meter_id)
 
 
 def _alerts_by_id(session: Session, ids: list[int]) -> dict[int, Alert]:

@@ -15,10 +15,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from store.errors import ConfigError, StoreUnavailable
-from store.readings import Reading, WriteResult, hourly_from_readings, readings_frame
+from store.readings import READING_DTYPES, Reading, WriteResult, hourly_from_readings, readings_frame
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -188,7 +189,7 @@ class SqliteReadingsStore:
                 sql = "SELECT seq, meter_id, ts_ms, total_l, received_ms FROM readings WHERE seq > ?"
                 params = [cursor]
             rows = conn.execute(sql + " ORDER BY seq", params).fetchall()
-        frame = readings_frame([row[1:] for row in rows])
+        frame = _changes_frame(rows)
         next_cursor = rows[-1][0] if rows else (cursor if cursor is not None else top)
         return frame, next_cursor
 
@@ -219,6 +220,16 @@ def _rows(readings: Sequence[Reading]) -> Sequence[tuple]:
 
 
 _EXTRA = operator.attrgetter("extra")
+
+
+def _changes_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The readings of ``changes``' rows (seq, then the reading's columns), built column by column:
+    a tick reads one reading per meter, and pandas builds a frame from row tuples at half the speed."""
+    if not rows:
+        return readings_frame()
+    table = np.array(rows, dtype=object)
+    return pd.DataFrame({column: pd.Series(table[:, i + 1], dtype=dtype)  # meter ids stay objects, as elsewhere
+                         for i, (column, dtype) in enumerate(READING_DTYPES.items())})
 
 
 def _latest_rows(readings: Sequence[Reading]) -> list[tuple]:

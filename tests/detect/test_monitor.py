@@ -14,11 +14,13 @@ from detect.inactivity import InactivityDetector
 from detect.monitor import Monitor
 from detect.offline import OfflineDetector
 from detect.shard import Shard
-from store.alerts import list_alerts
+from store.alerts import list_alerts, resolve
 from store.away import add_away_window, away_windows_overlapping
 from store.db import Database
+from store.models import Role
 from store.readings import Reading
 from store.times import from_ms, to_ms
+from store.users import create_user
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 H = 3_600_000
@@ -76,6 +78,30 @@ def test_a_restarted_monitor_rebuilds_its_state_and_raises_nothing_twice(databas
     restarted.tick()
     restarted.tick()
     assert open_alerts(database) == [("m1", "inactivity", "open")]
+
+
+def test_a_tick_that_changes_one_meter_leaves_the_other_alerts_as_people_left_them(database, readings_store):
+    """After its first sync the monitor syncs only the meters whose episodes changed: an alert a
+    cadre resolved stays resolved, another stays open, until its own episode ends."""
+    clock = Clock()
+    live = monitor(database, readings_store, clock)
+    for meter in ("m1", "m2"):
+        hourly(readings_store, clock, meter, [0, 4] + [4] * 12)  # 12 h still
+    live.tick()
+    assert sorted(open_alerts(database)) == [("m1", "inactivity", "open"), ("m2", "inactivity", "open")]
+    with database.session() as session:
+        cadre, _ = create_user(session, name="cadre", role=Role.cadre, now=clock.now)
+        [m1_alert] = [a for a in list_alerts(session, limit=100)[0] if a.meter_id == "m1"]
+        resolve(session, alert_id=m1_alert.id, user_id=cadre.id, note="visited, all well", now=clock.now)
+    hourly(readings_store, clock, "m1", [4], start_h=14)  # both still silent: their episodes go on
+    hourly(readings_store, clock, "m2", [4], start_h=14)
+    live.tick()
+    assert sorted(open_alerts(database)) == [("m1", "inactivity", "resolved"), ("m2", "inactivity", "open")]
+    hourly(readings_store, clock, "m2", [9], start_h=15)  # m2 in use again: only its episode ends
+    live.tick()
+    assert sorted(open_alerts(database)) == [("m1", "inactivity", "resolved"), ("m2", "inactivity", "resolved")]
+    with database.session() as session:
+        assert len(list_alerts(session, limit=100)[0]) == 2  # nothing raised twice
 
 
 def test_a_meter_that_stops_reporting_goes_offline_and_back(database, readings_store):

@@ -130,3 +130,12 @@ def test_the_database_refuses_a_second_unresolved_alert_for_a_meter_and_kind(dat
             session.add(Alert(meter_id="m1", kind="inactivity", severity="alarm", status="open",
                               started_at=T0 + hour * HOUR, raised_at=T0, created_at=T0, updated_at=T0))
             session.flush()
+
+
+def test_a_sync_of_some_meters_compares_only_their_alerts(database):
+    sync(database, [episode("m1"), episode("m2")], now=T0 + 12 * HOUR)
+    with database.session() as session:  # m2's episode is unchanged: the caller leaves it out
+        report = sync_episodes(session, kind="inactivity", episodes=[episode("m1", ended=T0 + 13 * HOUR)],
+                               now=T0 + 13 * HOUR, meters=["m1"])
+    assert [a.meter_id for a in report.resolved] == ["m1"]
+    assert sorted((a.meter_id, a.status) for a in alerts(database)) == [("m1", "resolved"), ("m2", "open")]
