@@ -143,6 +143,7 @@ def test_anxin_services_are_one_image_configured_from_the_env_file(resolved):
         assert settings.readings_url == f"influxdb://{env['ANXIN_INFLUX_TOKEN']}@influxdb:8086/anxin"
         assert settings.database_url == f"postgresql://anxin:{env['ANXIN_DB_PASSWORD']}@postgres:5432/anxin"
     assert resolved["services"]["api"]["command"][0] == "api"
+    assert settings_of(resolved["services"]["api"]["environment"]).api_workers == 2
     assert settings_of(resolved["services"]["notify"]["environment"]).notify.public_url == env["ANXIN_PUBLIC_URL"]
     ingest = resolved["services"]["ingest"]["environment"]
     assert (ingest["ANXIN_INGEST_METRICS_HOST"], str(ingest["ANXIN_INGEST_METRICS_PORT"])) == ("0.0.0.0", "9108")
