@@ -174,6 +174,33 @@ def make_session(port: int, client_id: str, topic: str, protocol: str) -> None:
     client.loop_stop()
 
 
+def forget_session(port: int, client_id: str, protocol: str) -> None:
+    """End a consumer's persistent session once its case is measured. Left in place, it would keep
+    subscribed while offline: the broker would queue a copy of every later case's messages for it,
+    and an offline member of ``$share/anxin`` would keep taking its share of the group's messages."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    v5 = protocol == "5"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else True)
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
+    if v5:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 0
+        client.connect("127.0.0.1", port, clean_start=True, properties=properties)
+    else:
+        client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not connected.wait(10):
+        raise RuntimeError(f"no CONNACK for {client_id}")
+    client.disconnect()
+    client.loop_stop()
+
+
 # -- consumers, each in its own process -----------------------------------------------------------
 
 @dataclass
@@ -446,12 +473,14 @@ def main(argv: list[str] | None = None) -> None:
             outcomes.append(run_mosquitto_sub(broker.port, None, n, readings))
         else:
             outcomes.append(run_mosquitto_sub(broker.port, publisher(), n, readings))
+        forget_session(broker.port, "bench-mosquitto-sub", "3.1.1")
         make_session(broker.port, "bench-paho", TOPIC, "5")
         if args.backlog:
             publisher().run()
         outcomes.append(run_python_consumers(
             [("paho", ["_paho", str(broker.port), "bench-paho", str(n), str(args.batch)])],
             None if args.backlog else publisher(), readings, "bare paho-mqtt (stores nothing)"))
+        forget_session(broker.port, "bench-paho", "5")
         for store in stores:
             for count in sorted({1, args.ingesters}):
                 topic = SHARED_TOPIC if count > 1 else TOPIC
@@ -471,6 +500,8 @@ def main(argv: list[str] | None = None) -> None:
                              for i, client_id in enumerate(ids)]
                 label = f"anxin ingester -> {store}" + (f", {count} processes on $share" if count > 1 else "")
                 outcome = run_python_consumers(consumers, None if args.backlog else publisher(), readings, label)
+                for client_id in ids:
+                    forget_session(broker.port, client_id, "5")
                 stored = _count_stored(readings_url)
                 if stored != readings:
                     raise RuntimeError(f"{label}: {stored:,} readings in the store, {readings:,} published")

@@ -48,3 +48,12 @@ def test_a_backlog_of_batches_drained_by_two_ingesters_on_a_shared_subscription(
     assert re.fullmatch(r"[\d,]+ readings a write; 3,840 stored, checked", rows["anxin ingester -> sqlite"][-1])
     shared = rows["anxin ingester -> sqlite, 2 processes on $share"]
     assert shared[0] == "3,840" and shared[-1].endswith("3,840 stored, checked") and "shares" in shared[-1]
+
+
+def test_each_case_ends_its_sessions_so_the_next_case_gets_every_message():
+    # Offline sessions left subscribed by the SQLite case's two ingesters kept their share of
+    # $share/anxin in the InfluxDB case, which then never saw half its messages and hung.
+    rows = _rows(_bench("--messages", "60", "--meters", "10", "--store", "both", "--ingesters", "2"))
+    for store in ("sqlite", "influxdb"):
+        shared = rows[f"anxin ingester -> {store}, 2 processes on $share"]
+        assert shared[0] == "60" and shared[-1].endswith("60 stored, checked")
