@@ -2,16 +2,17 @@
 the broker's own line rate and a bare paho-mqtt subscriber, for the same messages in the same run.
 
     python -m bench.ingest [--messages N] [--batch 1|96] [--store sqlite|influxdb|both] [--backlog]
-                           [--ingesters 1|2] [--meters M]
+                           [--ingesters 1|2] [--meters M] [--protocol 5|3.1.1]
 
 Each consumer runs in a process of its own and has a persistent session made before publishing:
 
 - ``mosquitto_sub`` (C, QoS 1, ``-C N``, output to /dev/null) stores nothing: the broker's line rate;
-- a bare paho-mqtt 2.x subscriber (MQTT 5, manual ack sent at once in ``on_message``, or paho's own
-  with BENCH_PAHO_ACK=auto; the same
-  receive maximum as ours) stores nothing: the cost of the client library alone;
+- a bare paho-mqtt 2.x subscriber (manual ack sent at once in ``on_message``, or paho's own
+  with BENCH_PAHO_ACK=auto; the same protocol and receive maximum as ours) stores nothing: the cost
+  of the client library alone;
 - anxin's ingester, built by ``api.wiring.build_ingester`` as ``anxin ingest`` builds it, until it
   has stored every reading (its counter moves only after the store's write returned, i.e. durably).
+  ``--protocol`` sets the MQTT version of both (``ANXIN_MQTT_PROTOCOL``; default 5, as anxin's).
   With ``--ingesters 2`` two such processes share ``$share/anxin/meters/+/readings``.
 
 Live (default): the consumer is started, then the publisher sends; the time runs from the first
@@ -330,7 +331,7 @@ def _final(cpu_start, count: int, batches: int = 0) -> None:
     sys.stdout.flush()
 
 
-def child_paho(port: int, client_id: str, expected_messages: int, batch: int) -> None:
+def child_paho(port: int, client_id: str, expected_messages: int, batch: int, protocol: str) -> None:
     """The bare paho-mqtt subscriber: counts messages and acks each one at once; stores nothing."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
@@ -338,7 +339,10 @@ def child_paho(port: int, client_id: str, expected_messages: int, batch: int) ->
     from paho.mqtt.properties import Properties
 
     manual = os.environ.get("BENCH_PAHO_ACK", "manual") == "manual"  # "auto": paho acks by itself
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual)
+    v5 = protocol == "5"
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False,
+                         manual_ack=manual)
     received = [0]
 
     def on_message(client, userdata, message) -> None:
@@ -353,10 +357,13 @@ def child_paho(port: int, client_id: str, expected_messages: int, batch: int) ->
     print("ready", flush=True)
     sys.stdin.readline()  # go
     cpu_start = resource.getrusage(resource.RUSAGE_SELF)
-    properties = Properties(PacketTypes.CONNECT)
-    properties.SessionExpiryInterval = 0xFFFFFFFF
-    properties.ReceiveMaximum = 1000
-    client.connect("127.0.0.1", port, clean_start=False, properties=properties)
+    if v5:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = 0xFFFFFFFF
+        properties.ReceiveMaximum = 1000
+        client.connect("127.0.0.1", port, clean_start=False, properties=properties)
+    else:  # the broker's max_inflight_messages (1000 in tests/servers.py) is the receive maximum
+        client.connect("127.0.0.1", port)
     client.loop_start()
     sys.stdin.readline()  # stop
     client.disconnect()
@@ -364,10 +371,12 @@ def child_paho(port: int, client_id: str, expected_messages: int, batch: int) ->
     _final(cpu_start, received[0] * batch)
 
 
-def child_ingester(mqtt_url: str, client_id: str, topic: str, readings_url: str, database_url: str) -> None:
+def child_ingester(mqtt_url: str, client_id: str, topic: str, readings_url: str, database_url: str,
+                   protocol: str) -> None:
     """anxin's ingester as ``anxin ingest`` builds it; reports its stored-readings counter as it moves."""
     os.environ.update({
         "ANXIN_MQTT_URL": mqtt_url, "ANXIN_MQTT_CLIENT_ID": client_id, "ANXIN_MQTT_TOPIC": topic,
+        "ANXIN_MQTT_PROTOCOL": protocol,
         "ANXIN_READINGS_URL": readings_url, "ANXIN_DATABASE_URL": database_url, "ANXIN_INGEST_METRICS_PORT": "0",
     })
     from api.settings import Settings
@@ -431,6 +440,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backlog", action="store_true", help="queue everything first, then time the drain")
     parser.add_argument("--ingesters", type=int, default=1, help="ingester processes on a shared subscription")
     parser.add_argument("--meters", type=int, default=None, help="distinct meters (default: messages / 100)")
+    parser.add_argument("--protocol", choices=["5", "3.1.1"], default="5",
+                        help="MQTT version of the bare paho subscriber and the ingester (ANXIN_MQTT_PROTOCOL)")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
     n = args.messages or (200_000 if args.batch == 1 else 21_000)
@@ -458,7 +469,8 @@ def main(argv: list[str] | None = None) -> None:
         load = os.getloadavg()
         mode = "backlog drain" if args.backlog else "live"
         print(f"# bench.ingest: {n:,} messages x {args.batch} = {readings:,} readings, {meters:,} meters,"
-              f" {size:.0f} B payloads, QoS 1, {mode}; load average {load[0]:.2f} {load[1]:.2f}")
+              f" {size:.0f} B payloads, QoS 1, {mode}, MQTT {args.protocol} for paho and anxin;"
+              f" load average {load[0]:.2f} {load[1]:.2f}")
 
         alone = RawPublisher(broker.port, messages).run()
         print(f"publisher alone (no subscriber): {n / (alone[1] - alone[0]):,.0f} messages/s")
@@ -474,13 +486,13 @@ def main(argv: list[str] | None = None) -> None:
         else:
             outcomes.append(run_mosquitto_sub(broker.port, publisher(), n, readings))
         forget_session(broker.port, "bench-mosquitto-sub", "3.1.1")
-        make_session(broker.port, "bench-paho", TOPIC, "5")
+        make_session(broker.port, "bench-paho", TOPIC, args.protocol)
         if args.backlog:
             publisher().run()
         outcomes.append(run_python_consumers(
-            [("paho", ["_paho", str(broker.port), "bench-paho", str(n), str(args.batch)])],
+            [("paho", ["_paho", str(broker.port), "bench-paho", str(n), str(args.batch), args.protocol])],
             None if args.backlog else publisher(), readings, "bare paho-mqtt (stores nothing)"))
-        forget_session(broker.port, "bench-paho", "5")
+        forget_session(broker.port, "bench-paho", args.protocol)
         for store in stores:
             for count in sorted({1, args.ingesters}):
                 topic = SHARED_TOPIC if count > 1 else TOPIC
@@ -490,18 +502,19 @@ def main(argv: list[str] | None = None) -> None:
                 readings_url = db_url if store == "sqlite" else influx.url(f"bench_{time.monotonic_ns()}")
                 ids = [f"bench-anxin-{count}-{i}-{time.monotonic_ns()}" for i in range(count)]
                 for client_id in ids:
-                    make_session(broker.port, client_id, topic, "5")
+                    make_session(broker.port, client_id, topic, args.protocol)
                 if args.backlog:
                     publisher().run()
                 # Each its own dead-letter database (two migrating one file at once would race), as in
                 # tests/ingest/test_shared_subscription.py; with SQLite readings they share the readings file.
                 consumers = [(client_id, ["_ingester", broker.url, client_id, topic, readings_url,
-                                          db_url if i == 0 else f"sqlite:///{run_dir}/dead-letters-{i}.db"])
+                                          db_url if i == 0 else f"sqlite:///{run_dir}/dead-letters-{i}.db",
+                                          args.protocol])
                              for i, client_id in enumerate(ids)]
                 label = f"anxin ingester -> {store}" + (f", {count} processes on $share" if count > 1 else "")
                 outcome = run_python_consumers(consumers, None if args.backlog else publisher(), readings, label)
                 for client_id in ids:
-                    forget_session(broker.port, client_id, "5")
+                    forget_session(broker.port, client_id, args.protocol)
                 stored = _count_stored(readings_url)
                 if stored != readings:
                     raise RuntimeError(f"{label}: {stored:,} readings in the store, {readings:,} published")
@@ -529,8 +542,8 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_paho":
-        child_paho(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        child_paho(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     elif len(sys.argv) > 1 and sys.argv[1] == "_ingester":
-        child_ingester(*sys.argv[2:7])
+        child_ingester(*sys.argv[2:8])
     else:
         main()

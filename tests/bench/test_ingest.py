@@ -57,3 +57,11 @@ def test_each_case_ends_its_sessions_so_the_next_case_gets_every_message():
     for store in ("sqlite", "influxdb"):
         shared = rows[f"anxin ingester -> {store}, 2 processes on $share"]
         assert shared[0] == "60" and shared[-1].endswith("60 stored, checked")
+
+
+def test_mqtt_3_1_1_for_the_bare_subscriber_and_the_ingesters():
+    output = _bench("--messages", "200", "--meters", "20", "--protocol", "3.1.1", "--ingesters", "2")
+    rows = _rows(output)
+    assert "MQTT 3.1.1 for paho and anxin" in output
+    assert rows["bare paho-mqtt (stores nothing)"][0] == "200"
+    assert rows["anxin ingester -> sqlite, 2 processes on $share"][-1].endswith("200 stored, checked")
