@@ -147,6 +147,7 @@ def test_anxin_services_are_one_image_configured_from_the_env_file(resolved):
     assert settings_of(resolved["services"]["notify"]["environment"]).notify.public_url == env["ANXIN_PUBLIC_URL"]
     ingest = resolved["services"]["ingest"]["environment"]
     assert (ingest["ANXIN_INGEST_METRICS_HOST"], str(ingest["ANXIN_INGEST_METRICS_PORT"])) == ("0.0.0.0", "9108")
+    assert settings_of(ingest).mqtt_protocol == "3.1.1"  # its window: max_inflight_messages, checked below
 
 
 def test_influxdb_maps_every_retention_policy_the_readings_store_uses():
