@@ -151,23 +151,9 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
 
 def make_session(port: int, client_id: str, topic: str, protocol: str) -> None:
     """Create a persistent session subscribed to ``topic`` (QoS 1), so messages queue for it."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    v5 = protocol == "5"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else False)
+    client = _session_client(port, client_id, protocol, keep=True)
     subscribed = threading.Event()
     client.on_subscribe = lambda *args: subscribed.set()
-    if v5:
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = 0xFFFFFFFF
-        client.connect("127.0.0.1", port, clean_start=True, properties=properties)
-    else:
-        client.connect("127.0.0.1", port)
-    client.loop_start()
     client.subscribe(topic, qos=1)
     if not subscribed.wait(10):
         raise RuntimeError(f"no SUBACK for {client_id}")
@@ -179,6 +165,13 @@ def forget_session(port: int, client_id: str, protocol: str) -> None:
     """End a consumer's persistent session once its case is measured. Left in place, it would keep
     subscribed while offline: the broker would queue a copy of every later case's messages for it,
     and an offline member of ``$share/anxin`` would keep taking its share of the group's messages."""
+    client = _session_client(port, client_id, protocol, keep=False)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _session_client(port: int, client_id: str, protocol: str, *, keep: bool):
+    """A connected paho client of ``client_id`` whose session outlives it (``keep``) or ends with it."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
     from paho.mqtt.packettypes import PacketTypes
@@ -186,20 +179,19 @@ def forget_session(port: int, client_id: str, protocol: str) -> None:
 
     v5 = protocol == "5"
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else True)
+                         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311, clean_session=None if v5 else not keep)
     connected = threading.Event()
     client.on_connect = lambda *args: connected.set()
     if v5:
         properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = 0
+        properties.SessionExpiryInterval = 0xFFFFFFFF if keep else 0
         client.connect("127.0.0.1", port, clean_start=True, properties=properties)
     else:
         client.connect("127.0.0.1", port)
     client.loop_start()
     if not connected.wait(10):
         raise RuntimeError(f"no CONNACK for {client_id}")
-    client.disconnect()
-    client.loop_stop()
+    return client
 
 
 # -- consumers, each in its own process -----------------------------------------------------------
@@ -260,8 +252,9 @@ def run_mosquitto_sub(port: int, publisher: RawPublisher | None, n: int, reading
 
 
 def run_python_consumers(names_args: list[tuple[str, list[str]]], publisher: RawPublisher | None,
-                         readings: int, name: str) -> Outcome:
-    """Start consumer processes, publish (live) or not (backlog), and wait until their counts add up."""
+                         readings: int, name: str, protocol: str) -> Outcome:
+    """Start consumer processes, publish (live) or not (backlog), and wait until their counts add up.
+    Raises if a consumer spoke another MQTT version than ``protocol``."""
     procs = [_child(args) for _, args in names_args]
     for proc in procs:
         _wait_ready(proc)
@@ -300,6 +293,9 @@ def run_python_consumers(names_args: list[tuple[str, list[str]]], publisher: Raw
     for proc, thread in zip(procs, followers, strict=True):
         thread.join(timeout=60)
         proc.wait(timeout=60)
+    spoken = {f["protocol"] for f in finals}
+    if spoken != {protocol}:
+        raise RuntimeError(f"{name}: asked for MQTT {protocol}, the consumers used {sorted(spoken)}")
     cpu = sum(f["cpu_s"] for f in finals)
     rss = max(f["maxrss_kb"] for f in finals)
     shares = [f["count"] for f in finals]
@@ -323,10 +319,10 @@ def _peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _final(cpu_start, count: int, batches: int = 0) -> None:
+def _final(cpu_start, count: int, protocol: str, batches: int = 0) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     final = {"cpu_s": _rusage_s(usage) - _rusage_s(cpu_start), "maxrss_kb": _peak_rss_kb(), "count": count,
-             "batches": batches}
+             "protocol": protocol, "batches": batches}
     sys.stdout.write("final " + json.dumps(final) + "\n")
     sys.stdout.flush()
 
@@ -368,7 +364,7 @@ def child_paho(port: int, client_id: str, expected_messages: int, batch: int, pr
     sys.stdin.readline()  # stop
     client.disconnect()
     client.loop_stop()
-    _final(cpu_start, received[0] * batch)
+    _final(cpu_start, received[0] * batch, "5" if client.protocol == mqtt.MQTTv5 else "3.1.1")
 
 
 def child_ingester(mqtt_url: str, client_id: str, topic: str, readings_url: str, database_url: str,
@@ -405,7 +401,8 @@ def child_ingester(mqtt_url: str, client_id: str, topic: str, readings_url: str,
     worker.join(timeout=60)
     source.stop()
     stores.close()
-    _final(cpu_start, ingester.counters.readings_stored, ingester._batches)  # noqa: SLF001 - a bench may look inside
+    _final(cpu_start, ingester.counters.readings_stored, source.options.protocol,
+           ingester._batches)  # noqa: SLF001 - a bench may look inside
 
 
 # -- the run ----------------------------------------------------------------------------------------
@@ -491,7 +488,7 @@ def main(argv: list[str] | None = None) -> None:
             publisher().run()
         outcomes.append(run_python_consumers(
             [("paho", ["_paho", str(broker.port), "bench-paho", str(n), str(args.batch), args.protocol])],
-            None if args.backlog else publisher(), readings, "bare paho-mqtt (stores nothing)"))
+            None if args.backlog else publisher(), readings, "bare paho-mqtt (stores nothing)", args.protocol))
         forget_session(broker.port, "bench-paho", args.protocol)
         for store in stores:
             for count in sorted({1, args.ingesters}):
@@ -512,7 +509,8 @@ def main(argv: list[str] | None = None) -> None:
                                           args.protocol])
                              for i, client_id in enumerate(ids)]
                 label = f"anxin ingester -> {store}" + (f", {count} processes on $share" if count > 1 else "")
-                outcome = run_python_consumers(consumers, None if args.backlog else publisher(), readings, label)
+                outcome = run_python_consumers(consumers, None if args.backlog else publisher(), readings, label,
+                                               args.protocol)
                 for client_id in ids:
                     forget_session(broker.port, client_id, args.protocol)
                 stored = _count_stored(readings_url)

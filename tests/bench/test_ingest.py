@@ -60,6 +60,7 @@ def test_each_case_ends_its_sessions_so_the_next_case_gets_every_message():
 
 
 def test_mqtt_3_1_1_for_the_bare_subscriber_and_the_ingesters():
+    # The bench fails if a consumer reports another version than it was asked for.
     output = _bench("--messages", "200", "--meters", "20", "--protocol", "3.1.1", "--ingesters", "2")
     rows = _rows(output)
     assert "MQTT 3.1.1 for paho and anxin" in output
