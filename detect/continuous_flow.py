@@ -358,6 +358,14 @@ class _NightSequence:
     def lowest_before(self, meters: np.ndarray, over_before: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
         """Per interval, the lowest of the last ``window`` nights of its meter keyed below
         ``over_before``, and whether there was any."""
+        # Neighbouring intervals mostly ask the same (meter, night): answer each run of them once.
+        if len(meters) > 1:
+            repeat = (meters[1:] == meters[:-1]) & (over_before[1:] == over_before[:-1])
+            if repeat.any():
+                first = np.flatnonzero(np.r_[True, ~repeat])
+                lowest, found = self.lowest_before(meters[first], over_before[first], window)
+                lengths = np.diff(np.r_[first, len(meters)])
+                return np.repeat(lowest, lengths), np.repeat(found, lengths)
         meter = self._meters.get_indexer(meters)
         end = self._count_below(meter, over_before)
         begin = self.begin[meter]

@@ -45,12 +45,12 @@ def concat_episodes(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def sort_readings(readings: pd.DataFrame) -> pd.DataFrame:
     """Readings in the order a detector consumes them: by meter, then arrival, then data time."""
-    if _in_order(readings):  # a backtest sorts once; its pieces stay sorted
+    if in_order(readings):  # a backtest sorts once; its pieces stay sorted
         return readings.reset_index(drop=True)
     return readings.sort_values(["meter_id", "received_ms", "ts_ms"], kind="stable").reset_index(drop=True)
 
 
-def _in_order(readings: pd.DataFrame) -> bool:
+def in_order(readings: pd.DataFrame) -> bool:
     """Whether integer-coded readings are already in :func:`sort_readings` order (checked in one pass)."""
     meters = readings["meter_id"].to_numpy()
     if len(meters) < 2 or meters.dtype.kind not in "iu":
