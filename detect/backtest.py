@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -83,14 +84,14 @@ def backtest(
     # integers, and the detectors consume the meters in the same order as they would the ids.
     names, readings, away = _encode(readings, away)
     by_kind: dict[str, pd.DataFrame] = {}
-    history_steps = _HistorySteps(readings)  # one pass of the register rules, shared by the learning detectors
+    history = _History(readings)  # worked out once, shared by the learning detectors
     for detector in in_step_order(detectors):
         if regroups(detector):
             regroup(detector, by_kind, readings, None, until_ms=until_ms)
             continue
         windows = {"away": away} if away is not None and takes_away(detector) else {}
         if learns(detector):
-            found = _walk_forward(readings, detector, until_ms, int(refit_days * _DAY_MS), windows, history_steps)
+            found = _walk_forward(readings, detector, until_ms, int(refit_days * _DAY_MS), windows, history)
         else:
             found = detector.step(readings, None, until_ms=until_ms, **windows)[0]
         by_kind[detector.kind] = concat_episodes([by_kind.get(detector.kind, empty_episodes()), found])
@@ -119,7 +120,7 @@ def decode_meters(episodes: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
 
 
 def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int, windows: dict,
-                  all_steps: _HistorySteps | None = None) -> pd.DataFrame:
+                  history: _History | None = None) -> pd.DataFrame:
     """Refit on what had arrived at each refit time, then step through what arrives until the next."""
     if readings.empty:
         return detector.step(readings, None, until_ms=until_ms, **windows)[0]
@@ -127,13 +128,13 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
     # A detector that learns only from the newest ``history_days`` of what it is given gets only those.
     newest_only = getattr(detector, "learns_from_newest_days", False)
     history_days_ms = int(detector.history_days * _DAY_MS) if newest_only else None
-    # Such a detector can be handed its register steps: computed once here, not at every refit.
-    all_steps = _HistorySteps(readings) if all_steps is None else all_steps
-    history_steps = all_steps.of(detector) if newest_only and _fits_from_steps(detector) else None
+    # Such a detector can be handed its register steps: computed once per backtest, not at every refit.
+    history = _History(readings) if history is None else history
+    history_steps = history.steps_of(detector) if newest_only and _fits_from_steps(detector) else None
     # Such a detector may judge the whole history once, and take each refit's judgements from it.
     judged = detector.judge_history(history_steps) if history_steps is not None and hasattr(
         detector, "judge_history") else None
-    rows = _RowFinder(readings)
+    rows = history.rows
     start = int(received.min()) // _DAY_MS * _DAY_MS
     carry, closed, episodes = None, [], None
     for begin in range(start, until_ms + 1, refit_ms):
@@ -230,15 +231,20 @@ def _fits_from_steps(detector) -> bool:
     return "steps" in inspect.signature(detector.fit).parameters
 
 
-class _HistorySteps:
-    """The register steps of the whole history (``readings`` in ``sort_readings`` order), row for row,
-    worked out once per ``max_flow_l_per_h`` and shared by the detectors that learn from them (read only)."""
+class _History:
+    """What every walk-forward over the same readings (in ``sort_readings`` order) needs, worked out
+    once and shared (read only): where each refit's rows are, and the register steps of the whole
+    history, row for row, per ``max_flow_l_per_h``."""
 
     def __init__(self, readings: pd.DataFrame):
         self.readings = readings
         self._steps: dict[float, pd.DataFrame] = {}
 
-    def of(self, detector) -> pd.DataFrame:
+    @cached_property
+    def rows(self) -> _RowFinder:
+        return _RowFinder(self.readings)
+
+    def steps_of(self, detector) -> pd.DataFrame:
         limit = detector.max_flow_l_per_h
         if limit not in self._steps:
             self._steps[limit] = register.consumption_steps(self.readings, None, max_flow_l_per_h=limit)[0]

@@ -151,49 +151,52 @@ class InactivityDetector(BaseEstimator):
             newest = int(readings["ts_ms"].max())
             recent = readings[readings["ts_ms"] >= newest - int(self.history_days * _DAY_MS)]
             steps, _ = register.consumption_steps(sort_readings(recent), None, max_flow_l_per_h=self.max_flow_l_per_h)
-        steps = steps[steps["note"].to_numpy() != "stale"].reset_index(drop=True)
-        meters = steps["meter_id"].to_numpy()
-        ts = steps["ts_ms"].to_numpy()
+        # Plain arrays of the fresh rows: a backtest refits dozens of times on millions of rows.
+        fresh = _unless_all(steps["note"].to_numpy() != "stale")
+        meters, ts, consumption = (steps[c].to_numpy()[fresh] for c in ("meter_id", "ts_ms", "consumption_l"))
+        first = np.r_[True, meters[1:] != meters[:-1]]
+        codes = np.cumsum(first) - 1  # rows come grouped by meter: integer keys without hashing
+        names = meters[first]
         interval_ms = np.r_[0, np.diff(ts)]
-        interval_ms[np.r_[True, meters[1:] != meters[:-1]]] = 0
+        interval_ms[first] = 0
         local_ms = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(self.timezone).tz_localize(None).as_unit("ms").asi8
         hour = local_ms // _HOUR_MS % 24
 
         # Background: the low end of the night-time flow (01:00-05:00), capped.
-        rate = steps["consumption_l"].to_numpy() / np.maximum(interval_ms, 1) * _HOUR_MS
+        rate = consumption / np.maximum(interval_ms, 1) * _HOUR_MS
         night = (hour >= 1) & (hour < 5) & (interval_ms > 0) & (interval_ms <= _MAX_RATE_INTERVAL_MS)
-        low = pd.Series(rate[night]).groupby(meters[night]).quantile(0.1)
-        self.background_l_per_h_ = low.clip(upper=self.max_background_l_per_h)
+        low = pd.Series(rate[night]).groupby(codes[night]).quantile(0.1).clip(upper=self.max_background_l_per_h)
+        self.background_l_per_h_ = pd.Series(low.to_numpy(), index=pd.Index(names[low.index.to_numpy()]))
+        background = np.zeros(len(names))
+        background[low.index.to_numpy()] = low.fillna(0.0).to_numpy()  # no usable night: none, as in step
 
-        used, _ = self._used(meters, ts, steps["consumption_l"].to_numpy(), interval_ms, np.full(len(ts), np.nan))
-        codes, names = pd.factorize(meters)  # integer keys: grouping on them is many times faster
-        since = ffill_within_meters(np.where(used, ts, np.nan), meters)
-        known = ~np.isnan(since)
-        frame = pd.DataFrame({
-            "meter": codes, "hour": hour, "day": local_ms // _DAY_MS,
-            "since": np.nan_to_num(since).astype("int64"), "elapsed": (ts - since) / _HOUR_MS,
-        })[known]
-        days = _distinct_days(frame["meter"].to_numpy(), frame["day"].to_numpy())
-        frame = frame[frame["meter"].isin(days[days >= self.min_history_days].index)]
-        usual = self._usual_silences(frame)
+        used, _ = self._used(codes, ts, consumption, interval_ms, background[codes], np.full(len(ts), np.nan))
+        since = ffill_within_meters(np.where(used, ts, np.nan), codes)
+        known = _unless_all(~np.isnan(since))
+        meter, hour, day, elapsed, since = (
+            a[known] for a in (codes, hour, local_ms // _DAY_MS, (ts - since) / _HOUR_MS, since)
+        )
+        enough = _distinct_days(meter, day, len(names)) >= self.min_history_days
+        keep = _unless_all(enough[meter])
+        usual = self._usual_silences(meter[keep], since[keep].astype("int64"), day[keep], hour[keep], elapsed[keep])
         usual.index = names[usual.index]
         warning = (usual + self.warning_margin_h).clip(lower=self.min_warning_h)
         self.warning_h_ = warning.where(warning < self.ceiling_h)  # at or past the ceiling: the rule decides
 
-    def _usual_silences(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _usual_silences(self, meter: np.ndarray, since: np.ndarray, day: np.ndarray, hour: np.ndarray,
+                        elapsed: np.ndarray) -> pd.DataFrame:
         """Per meter code and hour of the day: a high quantile, over the history's days, of the
-        longest silence under way at that hour.
+        longest silence under way at that hour. Per row: its meter code, the start of its silence,
+        its local day and hour, and the hours elapsed since the start.
 
         Silences that reached the ceiling are left out: they raised the alarm anyway, so a warning
         during one costs no extra visit, while counting them (a day out, a night away) would put
         every warning out of reach.
         """
-        meter, since, day, hour = (frame[c].to_numpy("int64") for c in ("meter", "since", "day", "hour"))
-        elapsed = frame["elapsed"].to_numpy("float64")
-        # One integer key per group: grouping on one int64 column is many times faster than on several.
-        run_length = _group_max(elapsed, _joint_key(meter, since))
-        short = run_length < self.ceiling_h
-        meter, day, hour, elapsed = meter[short], day[short], hour[short], elapsed[short]
+        # The rows are fresh steps grouped by meter in time order, so each silence (meter, since) is a run of rows.
+        short = _in_short_runs(meter, since, elapsed, self.ceiling_h)
+        if not short.all():
+            meter, day, hour, elapsed = meter[short], day[short], hour[short], elapsed[short]
         present = np.flatnonzero(np.bincount(meter)) if len(meter) else np.zeros(0, dtype="int64")
         if self.usual_quantile == 1.0:
             # The longest of the daily longest silences is the longest: no need to group by day first.
@@ -218,16 +221,16 @@ class InactivityDetector(BaseEstimator):
 
     def _used(
         self, meters: np.ndarray, ts: np.ndarray, consumption: np.ndarray, interval_ms: np.ndarray,
-        moved_before: np.ndarray,
+        background: np.ndarray, moved_before: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Whether each step is use, and when each meter's register last moved up to each row.
 
         Use is more than the learned background over the step's interval, unless the register is
         creeping: it moved at most ``trickle_gap_h`` earlier, at no more than ``trickle_l_per_h``
         since. A drip moves a register steadily; a person's small uses come with long pauses.
-        ``moved_before`` is the last movement known before each meter's first row (NaN: none).
+        ``background`` is each row's meter's learned background (L/h); ``moved_before`` the last
+        movement known before each meter's first row (NaN: none).
         """
-        background = self.background_l_per_h_.reindex(meters).fillna(0.0).to_numpy()
         allowance = background * interval_ms / _HOUR_MS + self.min_use_l
         # A first-ever reading (unknown consumption) starts a run: nothing before it proves silence.
         above_background = np.isnan(consumption) | (consumption > allowance)
@@ -283,7 +286,8 @@ class InactivityDetector(BaseEstimator):
 
         inside, back_ms = _away_marks(meters, ts, away)
         moved_before = carry["moved"].reindex(meters).to_numpy("float64")
-        used, moved = self._used(meters, ts, consumption, interval_ms, moved_before)
+        background = self.background_l_per_h_.reindex(meters).fillna(0.0).to_numpy()
+        used, moved = self._used(meters, ts, consumption, interval_ms, background, moved_before)
         used |= inside
         since = ffill_within_meters(np.where(used, ts, np.nan), meters)
         since = np.fmax(np.where(np.isnan(since), prior_since, since), back_ms).astype("int64")
@@ -353,22 +357,29 @@ def _joint_key(a: np.ndarray, b: np.ndarray, span: int | None = None) -> np.ndar
     return a * (int(b.max()) - low + 1 if len(b) else 1) + (b - low)
 
 
-def _group_max(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """Per row, the largest value of its key's rows. Rows come grouped by meter and ordered in time, so
-    keys that only grow along the rows (runs) are done in one pass; anything else is grouped."""
-    if len(keys) and (np.diff(keys) >= 0).all():
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        return np.repeat(np.maximum.reduceat(values, starts), np.diff(np.r_[starts, len(keys)]))
-    return pd.Series(values).groupby(keys, sort=False).transform("max").to_numpy()
+def _unless_all(mask: np.ndarray) -> np.ndarray | slice:
+    """``mask``, or a slice of everything when it keeps every row: indexing with it then copies nothing."""
+    return slice(None) if mask.all() else mask
 
 
-def _distinct_days(meters: np.ndarray, days: np.ndarray) -> pd.Series:
-    """How many distinct days each meter (an integer code) has; one pass when (meter, day) only grows."""
+def _in_short_runs(meter: np.ndarray, since: np.ndarray, elapsed: np.ndarray, limit: float) -> np.ndarray:
+    """Per row, whether its run of rows of equal (meter, since) stays below ``limit`` hours elapsed throughout."""
+    if not len(meter):
+        return np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, (meter[1:] != meter[:-1]) | (since[1:] != since[:-1])])
+    return np.repeat(np.maximum.reduceat(elapsed, starts) < limit, np.diff(np.r_[starts, len(meter)]))
+
+
+def _distinct_days(meters: np.ndarray, days: np.ndarray, count: int) -> np.ndarray:
+    """How many distinct days each of ``count`` meters (integer codes) has; one pass when (meter, day) only grows."""
     key = _joint_key(meters, days)
     if len(key) and (np.diff(key) >= 0).all():
         new = np.r_[True, key[1:] != key[:-1]]
-        return pd.Series(new.astype("int64")).groupby(meters).sum()
-    return pd.Series(days).groupby(meters).nunique()
+        return np.bincount(meters[new], minlength=count)
+    distinct = pd.Series(days).groupby(meters).nunique()
+    per_meter = np.zeros(count, dtype="int64")
+    per_meter[distinct.index.to_numpy()] = distinct.to_numpy()
+    return per_meter
 
 
 def _max_with_neighbours(values: np.ndarray) -> np.ndarray:
