@@ -93,7 +93,8 @@ def backtest(
         if learns(detector):
             found = _walk_forward(readings, detector, until_ms, int(refit_days * _DAY_MS), windows, history)
         else:
-            found = detector.step(readings, None, until_ms=until_ms, **windows)[0]
+            shared = {"steps": history.shared.steps(detector, None)} if register.takes_steps(detector) else {}
+            found = detector.step(readings, None, until_ms=until_ms, **windows, **shared)[0]
         by_kind[detector.kind] = concat_episodes([by_kind.get(detector.kind, empty_episodes()), found])
     episodes = decode_meters(concat_episodes(list(by_kind.values())), names)
     return episodes.sort_values(["raised_ms", "meter_id", "kind"], kind="stable").reset_index(drop=True)
@@ -232,23 +233,20 @@ def _fits_from_steps(detector) -> bool:
 
 
 class _History:
-    """What every walk-forward over the same readings (in ``sort_readings`` order) needs, worked out
-    once and shared (read only): where each refit's rows are, and the register steps of the whole
-    history, row for row, per ``max_flow_l_per_h``."""
+    """What the detectors of a backtest need of the same readings (in ``sort_readings`` order),
+    worked out once and shared (read only): the register steps of the whole history, row for row,
+    and where each refit's rows are."""
 
     def __init__(self, readings: pd.DataFrame):
         self.readings = readings
-        self._steps: dict[float, pd.DataFrame] = {}
+        self.shared = register.SharedSteps(readings)
 
     @cached_property
     def rows(self) -> _RowFinder:
         return _RowFinder(self.readings)
 
     def steps_of(self, detector) -> pd.DataFrame:
-        limit = detector.max_flow_l_per_h
-        if limit not in self._steps:
-            self._steps[limit] = register.consumption_steps(self.readings, None, max_flow_l_per_h=limit)[0]
-        return self._steps[limit]
+        return self.shared.steps(detector, None)[0]
 
 
 def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, detector) -> pd.DataFrame:

@@ -8,7 +8,6 @@ groupings and lookups are on integers; episodes get their meter ids back before 
 
 from __future__ import annotations
 
-import inspect
 import logging
 import threading
 import time
@@ -19,9 +18,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from detect import register
 from detect.backtest import decode_meters, in_step_order, learns, regroup, regroups, takes_away
 from detect.episodes import empty_episodes, sort_readings
+from detect.register import SharedSteps, takes_steps
 from detect.shard import Shard
 from store.alerts import Episode, SyncReport, sync_episodes
 from store.db import Database
@@ -101,39 +100,6 @@ class MeterCodes:
             self.ids = self.ids.append(pd.Index(np.sort(pd.unique(ids[unknown])), dtype=object))
             codes[unknown] = self.ids.get_indexer(ids[unknown])
         return codes.astype("int64")
-
-
-def takes_steps(detector) -> bool:
-    """Whether a detector's ``step`` can take the register's steps worked out already (``steps=``)."""
-    return "steps" in inspect.signature(detector.step).parameters
-
-
-class SharedSteps:
-    """The register rules over one batch, worked out once for every detector that uses them.
-
-    Each such detector carries the register's state in its own carry; stepping on the same batches
-    from the start, they carry the same. A detector whose register state differs (or whose
-    ``max_flow_l_per_h`` does) gets a pass of its own.
-    """
-
-    def __init__(self, batch: pd.DataFrame) -> None:
-        self.batch = batch
-        self._done: list[tuple[float, pd.DataFrame | None, tuple]] = []
-
-    def steps(self, detector, carry: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
-        max_flow = detector.max_flow_l_per_h
-        for flow, used_carry, result in self._done:
-            if flow == max_flow and _same_register_state(used_carry, carry):
-                return result
-        result = register.consumption_steps(self.batch, carry, max_flow_l_per_h=max_flow)
-        self._done.append((max_flow, carry, result))
-        return result
-
-
-def _same_register_state(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return a is b or a[register.CARRY_COLUMNS].equals(b[register.CARRY_COLUMNS])
 
 
 def _ids(alert) -> dict:

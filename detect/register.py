@@ -39,6 +39,7 @@ The first reading of a meter has no consumption (NaN, unknown). Consumption is n
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -275,3 +276,36 @@ class _Rules:
             plausible = since_reset <= self.flow_per_ms * max(t - pending_ts, MIN_ELAPSED_MS)
             return (since_reset if plausible else 0.0, "reset", x, t, *settled)
         return (0.0, "suspect", base, base_ts, x, t)
+
+
+def takes_steps(detector) -> bool:
+    """Whether a detector's ``step`` can take the register's steps worked out already (``steps=``)."""
+    return "steps" in inspect.signature(detector.step).parameters
+
+
+class SharedSteps:
+    """The register rules over one batch, worked out once for every detector that uses them.
+
+    Each such detector carries the register's state in its own carry; stepping on the same batches
+    from the start, they carry the same. A detector whose register state differs (or whose
+    ``max_flow_l_per_h`` does) gets a pass of its own.
+    """
+
+    def __init__(self, batch: pd.DataFrame) -> None:
+        self.batch = batch
+        self._done: list[tuple[float, pd.DataFrame | None, tuple]] = []
+
+    def steps(self, detector, carry: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        max_flow = detector.max_flow_l_per_h
+        for flow, used_carry, result in self._done:
+            if flow == max_flow and _same_register_state(used_carry, carry):
+                return result
+        result = consumption_steps(self.batch, carry, max_flow_l_per_h=max_flow)
+        self._done.append((max_flow, carry, result))
+        return result
+
+
+def _same_register_state(a: pd.DataFrame | None, b: pd.DataFrame | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a is b or a[CARRY_COLUMNS].equals(b[CARRY_COLUMNS])
