@@ -171,10 +171,12 @@ def backtest(
 ) -> None:
     """Replay a readings CSV through the live detectors, in data time, without look-ahead."""
     from api.wiring import build_detectors
+    from detect.allocator import keep_freed_memory
     from detect.backtest import backtest as run_backtest
     from detect.backtest import read_away_csv, write_alerts_csv
     from detect.csvio import CsvFormatError, read_readings_csv
 
+    keep_freed_memory()  # a batch job: freed arrays are reused, not mapped afresh at every refit
     settings = settings_or_exit(config, timezone=timezone)
     try:
         frame = read_readings_csv(readings)
@@ -217,10 +219,12 @@ def evaluate(
     import pandas as pd
 
     from api.wiring import build_detectors
+    from detect.allocator import keep_freed_memory
     from detect.csvio import CsvFormatError, read_readings_csv
     from detect.evaluate import compare, read_incidents_csv, standard_incidents, to_markdown, twelve_hour_rule
     from detect.simulate import simulate as run_simulation
 
+    keep_freed_memory()  # a batch job, as backtest
     settings = settings_or_exit(config)
     if simulated == (readings is not None) or (readings is not None) != (incidents is not None):
         typer.echo("anxin evaluate: give either --readings FILE.csv --incidents LABELS.csv, or --simulate", err=True)

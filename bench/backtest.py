@@ -5,6 +5,9 @@ and cached under ``bench/out/`` (not timed). Then, side by side in one run: ``pa
 the file alone, ``read_readings_csv`` (read and parse times), and ``backtest`` with every detector of
 ``build_detectors(DetectSettings())``. Prints readings per second and CPU seconds of each stage, and
 the ratio of the whole backtest (parse + detect) to ``read_csv`` alone.
+
+As ``anxin backtest`` does, it first has glibc keep freed memory for reuse
+(``detect.allocator.keep_freed_memory``); ``--allocator default`` leaves glibc as it is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pandas as pd
 
 from api.settings import DetectSettings
 from api.wiring import build_detectors
+from detect.allocator import keep_freed_memory
 from detect.backtest import backtest
 from detect.csvio import read_readings_csv, write_readings_csv
 from detect.simulate import simulate
@@ -56,7 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--days", type=float, default=365)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--allocator", choices=("keep", "default"), default="keep",
+                        help="keep: glibc keeps freed memory for reuse, as anxin backtest has it; default: as glibc is")
     args = parser.parse_args(argv)
+    kept = args.allocator == "keep" and keep_freed_memory()
     csv = readings_csv(args.meters, args.days, args.seed)
     _, t_csv, c_csv = timed(lambda: pd.read_csv(csv))
     frame, t_parse, c_parse = timed(lambda: read_readings_csv(csv))
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     episodes, t_detect, c_detect = timed(lambda: backtest(frame, build_detectors(DetectSettings())))
     total, c_total = t_parse + t_detect, c_parse + c_detect
     print(f"{n:,} readings, {args.meters} meters, {args.days:g} days hourly; {len(episodes):,} alerts; "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"load average {os.getloadavg()[0]:.2f}; glibc allocator: {'freed memory kept' if kept else 'as it is'}")
     rows = [("pandas.read_csv alone (reference)", t_csv, c_csv), ("read + parse times", t_parse, c_parse),
             ("detectors (backtest)", t_detect, c_detect), ("backtest total (parse + detect)", total, c_total)]
     for name, seconds, cpu in rows:

@@ -14,3 +14,4 @@ def test_the_backtest_benchmark_prints_its_rates_and_the_ratio_to_read_csv(capsy
     rates = [float(r.replace(",", "")) for r in re.findall(r"([\d,]+) readings/s", out)]
     assert len(rates) == 5 and all(r > 0 for r in rates)
     assert re.search(r"ratio backtest total / read_csv alone: \d+\.\dx wall", out)
+    assert "glibc allocator: freed memory kept" in out
