@@ -84,7 +84,7 @@ def backtest(
     # integers, and the detectors consume the meters in the same order as they would the ids.
     names, readings, away = _encode(readings, away)
     by_kind: dict[str, pd.DataFrame] = {}
-    history = _History(readings)  # worked out once, shared by the learning detectors
+    history = _History(readings)  # worked out once, shared by the detectors
     for detector in in_step_order(detectors):
         if regroups(detector):
             regroup(detector, by_kind, readings, None, until_ms=until_ms)
@@ -93,7 +93,7 @@ def backtest(
         if learns(detector):
             found = _walk_forward(readings, detector, until_ms, int(refit_days * _DAY_MS), windows, history)
         else:
-            shared = {"steps": history.shared.steps(detector, None)} if register.takes_steps(detector) else {}
+            shared = {"steps": history.steps(detector)} if register.takes_steps(detector) else {}
             found = detector.step(readings, None, until_ms=until_ms, **windows, **shared)[0]
         by_kind[detector.kind] = concat_episodes([by_kind.get(detector.kind, empty_episodes()), found])
     episodes = decode_meters(concat_episodes(list(by_kind.values())), names)
@@ -121,7 +121,7 @@ def decode_meters(episodes: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
 
 
 def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int, windows: dict,
-                  history: _History | None = None) -> pd.DataFrame:
+                  history: _History) -> pd.DataFrame:
     """Refit on what had arrived at each refit time, then step through what arrives until the next."""
     if readings.empty:
         return detector.step(readings, None, until_ms=until_ms, **windows)[0]
@@ -130,8 +130,7 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
     newest_only = getattr(detector, "learns_from_newest_days", False)
     history_days_ms = int(detector.history_days * _DAY_MS) if newest_only else None
     # Such a detector can be handed its register steps: computed once per backtest, not at every refit.
-    history = _History(readings) if history is None else history
-    history_steps = history.steps_of(detector) if newest_only and _fits_from_steps(detector) else None
+    history_steps = history.steps(detector)[0] if newest_only and _fits_from_steps(detector) else None
     # Such a detector may judge the whole history once, and take each refit's judgements from it.
     judged = detector.judge_history(history_steps) if history_steps is not None and hasattr(
         detector, "judge_history") else None
@@ -239,14 +238,15 @@ class _History:
 
     def __init__(self, readings: pd.DataFrame):
         self.readings = readings
-        self.shared = register.SharedSteps(readings)
+        self._steps = register.SharedSteps(readings)
 
     @cached_property
     def rows(self) -> _RowFinder:
         return _RowFinder(self.readings)
 
-    def steps_of(self, detector) -> pd.DataFrame:
-        return self.shared.steps(detector, None)[0]
+    def steps(self, detector) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The register steps of the whole history with no carry, and the carry after them."""
+        return self._steps.steps(detector, None)
 
 
 def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, detector) -> pd.DataFrame:

@@ -87,7 +87,7 @@ class OfflineDetector(BaseEstimator):
     ) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Consume readings that arrived since the last step; see InactivityDetector.step."""
         carry = self._empty_carry() if carry is None else carry
-        ordered = in_order(readings)  # as a backtest hands them: no need to hash or sort
+        ordered = in_order(readings)  # as the monitor and a backtest hand them: no need to hash or sort
         uploads = _uploads(readings, ordered)
         last_seen = carry["last_arrival"].reindex(uploads["meter_id"]).to_numpy(dtype="float64")
         uploads = uploads[~(uploads["received_ms"].to_numpy() <= last_seen)]

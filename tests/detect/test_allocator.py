@@ -5,8 +5,6 @@ import sys
 
 import pytest
 
-from detect.allocator import keep_freed_memory
-
 # A child process that allocates, touches and frees a 64 MB array 20 times (as a backtest's refits
 # do) and prints its minor page faults.
 CHILD = """
@@ -14,7 +12,7 @@ import resource, sys
 import numpy as np
 from detect.allocator import keep_freed_memory
 if sys.argv[1] == "keep":
-    assert keep_freed_memory()
+    assert keep_freed_memory()  # glibc took every setting
 np.ones(1).sum()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(20):
@@ -36,6 +34,3 @@ def test_kept_freed_memory_is_reused_without_faulting_its_pages_again():
     default, kept = minor_faults("default"), minor_faults("keep")
     assert kept * 5 < default, (default, kept)
 
-
-def test_it_says_whether_it_applied():
-    assert keep_freed_memory() is sys.platform.startswith("linux")

@@ -1,8 +1,10 @@
 """Meter offline: judged by each meter's own upload rhythm, never confused with a still household."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from detect.episodes import in_order, sort_readings
 from detect.inactivity import InactivityDetector
 from detect.offline import OfflineDetector
 from tests.detect.readings import H, frame, hourly
@@ -69,3 +71,41 @@ def test_a_dead_meter_raises_offline_and_never_inactivity():
 def test_bad_parameters_are_refused_at_fit(params):
     with pytest.raises(ValueError):
         OfflineDetector(**params).fit()
+
+
+
+def step_in_pieces(readings, cuts_h):
+    """The episodes of an offline detector stepped through the readings arriving before each cut, and its carry."""
+    detector, carry, found, begin = OfflineDetector().fit(), None, [], 0
+    for end in (int(h * H) for h in cuts_h):
+        piece = readings[(readings["received_ms"] >= begin) & (readings["received_ms"] < end)]
+        episodes, carry = detector.step(piece, carry, until_ms=end - 1)
+        found.append(episodes)
+        begin = end
+    return pd.concat(found, ignore_index=True), carry
+
+
+def test_readings_in_order_are_judged_as_readings_in_any_order():
+    # Readings in ``sort_readings`` order with integer meter codes (as the monitor and a backtest
+    # hand them) take a path that neither hashes nor sorts; it must judge as the general one.
+    rows = []
+    for m, (cadence_h, per_upload) in enumerate([(1, 1), (0.25, 8), (1, 24), (2, 3)]):
+        hours = np.arange(0, 200, cadence_h)
+        hours = hours[(hours < 80) | (hours > 80 + 20 * (m + 1))]  # an outage each, of its own length
+        uploads = (np.floor(hours / (cadence_h * per_upload)) + 1) * cadence_h * per_upload + 0.01 * m
+        rows += [(f"m{m}", h, float(i), u) for i, (h, u) in enumerate(zip(hours, uploads))]
+    readings = frame(rows)
+    readings = pd.concat([readings, readings.sample(frac=0.05, random_state=1)])  # readings sent twice
+    shuffled = readings.sample(frac=1.0, random_state=2).reset_index(drop=True)
+    codes, names = pd.factorize(readings["meter_id"], sort=True)
+    ordered = sort_readings(readings.assign(meter_id=codes.astype("int64")))
+    assert in_order(ordered) and not in_order(shuffled)
+    cuts_h = [7, 30, 31, 55, 90, 100, 101, 130, 160, 230]
+
+    general, general_carry = step_in_pieces(shuffled, cuts_h)
+    fast, fast_carry = step_in_pieces(ordered, cuts_h)
+    assert general["ended_ms"].notna().sum() >= 4  # every outage was seen
+    pd.testing.assert_frame_equal(fast.assign(meter_id=names[fast["meter_id"].to_numpy("int64")]), general,
+                                  check_dtype=False)
+    fast_carry.index = names[fast_carry.index.to_numpy("int64")]
+    pd.testing.assert_frame_equal(fast_carry.sort_index(), general_carry.sort_index(), check_index_type=False)
