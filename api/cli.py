@@ -167,6 +167,8 @@ def backtest(
     away: Annotated[Path | None, typer.Option(
         "--away", help="Away windows CSV: meter_id,start,end (no inactivity alert inside them).",
         show_default=False)] = None,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", min=1, help="Worker processes, each replaying a shard of the meters (the same alerts as one).")] = 1,
     config: ConfigOption = None,
 ) -> None:
     """Replay a readings CSV through the live detectors, in data time, without look-ahead."""
@@ -185,7 +187,7 @@ def backtest(
         typer.echo(f"anxin backtest: {exc}", err=True)
         raise typer.Exit(2) from exc
     episodes = run_backtest(frame, build_detectors(settings.detect, timezone=settings.timezone),
-                            refit_days=settings.detect.refit_days, away=windows)
+                            refit_days=settings.detect.refit_days, away=windows, jobs=jobs)
     write_alerts_csv(episodes, out, settings.timezone)
     counts = episodes["kind"].value_counts().to_dict()
     typer.echo(f"{len(frame)} readings of {frame['meter_id'].nunique()} meters -> {len(episodes)} alerts {counts}: "

@@ -6,13 +6,22 @@ from history (``learns_from_history``) walks forward as the live monitor does: e
 ``refit_days`` it is refitted on what had arrived by then, and steps on what arrives next. A
 detector that regroups others' episodes (``regroups``: the fleet outage) steps after them, over
 their episodes, exactly as the monitor does each tick.
+
+With ``jobs`` > 1 the meters are split into that many contiguous shards, stepped in parallel worker
+processes. The alerts are the same as with one: each detector judges a meter from its own readings
+but for two things, which every shard takes from the whole history (:class:`_ArrivalClock`): the
+times of the refits, and the newest data time a refit sees. A detector that learns across meters
+(``learns_across_meters``, such as a pooled model) and one that regroups others' episodes step over
+every meter in the parent process.
 """
 
 from __future__ import annotations
 
 import inspect
+import multiprocessing
 import re
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from functools import cached_property
 from pathlib import Path
 
@@ -43,6 +52,11 @@ def regroups(detector) -> str | None:
     return getattr(detector, "regroups", None)
 
 
+def learns_across_meters(detector) -> bool:
+    """Whether a detector's judgement of one meter depends on other meters' readings (a pooled model)."""
+    return getattr(detector, "learns_across_meters", False)
+
+
 def takes_away(detector) -> bool:
     """Whether a detector's ``step`` honours away windows (``away=``), as the inactivity detector does."""
     return "away" in inspect.signature(detector.step).parameters
@@ -70,34 +84,123 @@ def backtest(
     until_ms: int | None = None,
     refit_days: float = 7.0,
     away: pd.DataFrame | None = None,
+    jobs: int = 1,
 ) -> pd.DataFrame:
     """Every episode the detectors raise on ``readings`` (meter_id, ts_ms, total_l, received_ms).
 
     ``until_ms`` is the data time the replay stops at (default: the last arrival), which decides
     whether a silence still running at the end is reported as ongoing. ``away`` holds the away
-    windows (meter_id, start_ms, end_ms), passed to the detectors that honour them.
+    windows (meter_id, start_ms, end_ms), passed to the detectors that honour them. ``jobs`` is the
+    number of worker processes that step shards of the meters (1: none, all in this process).
     """
+    if jobs < 1:
+        raise ValueError(f"jobs must be 1 or more, got {jobs!r}")
     if until_ms is None:
         until_ms = int(readings["received_ms"].max()) if len(readings) else 0
     readings = readings[readings["received_ms"] <= until_ms]
     # Meters as integer codes in the order of their ids: every sort and grouping below is on
     # integers, and the detectors consume the meters in the same order as they would the ids.
     names, readings, away = _encode(readings, away)
+    replay = _Replay(until_ms, int(refit_days * _DAY_MS), _ArrivalClock(readings))
+    ordered = in_step_order(detectors)
+    per_meter = [d for d in ordered if not regroups(d) and not learns_across_meters(d)]
+    pooled = [d for d in ordered if not regroups(d) and learns_across_meters(d)]
+    shards = _meter_shards(readings, min(jobs, len(names))) if per_meter else []
+    if len(shards) > 1:
+        found = _in_workers(readings, away, per_meter, replay, shards, also=lambda: replay.run(readings, away, pooled))
+    else:
+        found = [replay.run(readings, away, per_meter + pooled)]
     by_kind: dict[str, pd.DataFrame] = {}
-    history = _History(readings)  # worked out once, shared by the detectors
-    for detector in in_step_order(detectors):
+    for detector in ordered:  # each kind's episodes in the order one process finds them
         if regroups(detector):
             regroup(detector, by_kind, readings, None, until_ms=until_ms)
-            continue
-        windows = {"away": away} if away is not None and takes_away(detector) else {}
-        if learns(detector):
-            found = _walk_forward(readings, detector, until_ms, int(refit_days * _DAY_MS), windows, history)
         else:
-            shared = {"steps": history.steps(detector)} if register.takes_steps(detector) else {}
-            found = detector.step(readings, None, until_ms=until_ms, **windows, **shared)[0]
-        by_kind[detector.kind] = concat_episodes([by_kind.get(detector.kind, empty_episodes()), found])
+            by_kind[detector.kind] = concat_episodes(
+                [by_kind.get(detector.kind, empty_episodes()), *(part[id(detector)] for part in found
+                                                                if id(detector) in part)])
     episodes = decode_meters(concat_episodes(list(by_kind.values())), names)
     return episodes.sort_values(["raised_ms", "meter_id", "kind"], kind="stable").reset_index(drop=True)
+
+
+class _ArrivalClock:
+    """What a refit needs to know of the whole history, whichever meters it is given: the day the
+    first reading arrived (the refits are every ``refit_days`` from it), and the newest data time
+    among the readings that had arrived by a time (a refit learns from ``history_days`` before it)."""
+
+    def __init__(self, readings: pd.DataFrame):
+        received = readings["received_ms"].to_numpy("int64")
+        by_arrival = np.argsort(received, kind="stable")
+        self.arrival_order = received[by_arrival]
+        self.newest_by_arrival = np.maximum.accumulate(readings["ts_ms"].to_numpy("int64")[by_arrival])
+        self.first_day_ms = int(received.min()) // _DAY_MS * _DAY_MS if len(received) else 0
+
+    def newest_before(self, t: int) -> int | None:
+        """The newest data time of the readings received before ``t`` (None: none had arrived)."""
+        arrived = int(np.searchsorted(self.arrival_order, t))
+        return int(self.newest_by_arrival[arrived - 1]) if arrived else None
+
+
+class _Replay:
+    """One replay's settings, stepping some detectors over some meters' readings."""
+
+    def __init__(self, until_ms: int, refit_ms: int, clock: _ArrivalClock):
+        self.until_ms, self.refit_ms, self.clock = until_ms, refit_ms, clock
+
+    def run(self, readings: pd.DataFrame, away: pd.DataFrame | None, detectors: Sequence) -> dict[int, pd.DataFrame]:
+        """Per detector (by ``id``), its episodes on ``readings`` (meter codes, ``sort_readings`` order)."""
+        history = _History(readings, self.clock)  # worked out once, shared by the detectors
+        found = {}
+        for detector in detectors:
+            windows = {"away": away} if away is not None and takes_away(detector) else {}
+            if learns(detector):
+                found[id(detector)] = _walk_forward(readings, detector, self, windows, history)
+            else:
+                shared = {"steps": history.steps(detector)} if register.takes_steps(detector) else {}
+                found[id(detector)] = detector.step(readings, None, until_ms=self.until_ms, **windows, **shared)[0]
+        return found
+
+
+def _meter_shards(readings: pd.DataFrame, count: int) -> list[tuple[int, int]]:
+    """``count`` row ranges of readings in ``sort_readings`` order, each whole meters, of near equal size."""
+    if count <= 1 or readings.empty:
+        return [(0, len(readings))]
+    meters = readings["meter_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
+    cuts = starts[np.searchsorted(starts, np.arange(1, count) * len(readings) / count)]
+    bounds = np.unique(np.r_[0, cuts[cuts > 0], len(readings)])
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist()))
+
+
+# What the worker processes of one sharded backtest step: inherited at the fork, not pickled.
+_WORK: tuple | None = None
+
+
+def _in_workers(readings, away, detectors, replay, shards, also) -> list[dict[int, pd.DataFrame]]:
+    """Each shard's episodes, stepped in a worker process of its own, and ``also()`` run here meanwhile."""
+    global _WORK
+    _WORK = (readings, away, detectors, replay)
+    try:
+        # Fork: the workers share the readings as they are, where a spawned one would copy them.
+        with ProcessPoolExecutor(len(shards), mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_run_shard, first, stop) for first, stop in shards]
+            here = also()
+            found = [future.result() for future in futures]
+    finally:
+        _WORK = None
+    # The episodes come back keyed by the workers' copies of the detectors: key them by the originals.
+    ids = [id(d) for d in detectors]
+    return [{ids[i]: episodes for i, episodes in enumerate(part)} for part in found] + [here]
+
+
+def _run_shard(first: int, stop: int) -> list[pd.DataFrame]:
+    """In a worker: each detector's episodes on the readings of rows [first, stop), in detector order."""
+    readings, away, detectors, replay = _WORK
+    shard = readings.iloc[first:stop].reset_index(drop=True)
+    if away is not None:
+        meters = shard["meter_id"].to_numpy()
+        away = away[away["meter_id"].between(meters[0], meters[-1])]
+    found = replay.run(shard, away, detectors)
+    return [found[id(d)] for d in detectors]
 
 
 def _encode(readings: pd.DataFrame, away: pd.DataFrame | None) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame | None]:
@@ -120,12 +223,11 @@ def decode_meters(episodes: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
     return episodes.assign(meter_id=ids)
 
 
-def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int, windows: dict,
-                  history: _History) -> pd.DataFrame:
+def _walk_forward(readings: pd.DataFrame, detector, replay: _Replay, windows: dict, history: _History) -> pd.DataFrame:
     """Refit on what had arrived at each refit time, then step through what arrives until the next."""
+    until_ms, refit_ms = replay.until_ms, replay.refit_ms
     if readings.empty:
         return detector.step(readings, None, until_ms=until_ms, **windows)[0]
-    received = readings["received_ms"].to_numpy()
     # A detector that learns only from the newest ``history_days`` of what it is given gets only those.
     newest_only = getattr(detector, "learns_from_newest_days", False)
     history_days_ms = int(detector.history_days * _DAY_MS) if newest_only else None
@@ -135,9 +237,8 @@ def _walk_forward(readings: pd.DataFrame, detector, until_ms: int, refit_ms: int
     judged = detector.judge_history(history_steps) if history_steps is not None and hasattr(
         detector, "judge_history") else None
     rows = history.rows
-    start = int(received.min()) // _DAY_MS * _DAY_MS
     carry, closed, episodes = None, [], None
-    for begin in range(start, until_ms + 1, refit_ms):
+    for begin in range(replay.clock.first_day_ms, until_ms + 1, refit_ms):
         end = min(begin + refit_ms, until_ms + 1)
         known = rows.known(begin, history_days_ms)
         if history_steps is not None:
@@ -162,13 +263,11 @@ class _RowFinder:
     time is a suffix. Otherwise the rows are found by comparing every one.
     """
 
-    def __init__(self, readings: pd.DataFrame):
+    def __init__(self, readings: pd.DataFrame, clock: _ArrivalClock):
         meters = readings["meter_id"].to_numpy()
         self.received = readings["received_ms"].to_numpy("int64")
         self.ts = readings["ts_ms"].to_numpy("int64")
-        by_arrival = np.argsort(self.received, kind="stable")
-        self.arrival_order = self.received[by_arrival]
-        self.newest_by_arrival = np.maximum.accumulate(self.ts[by_arrival])
+        self.clock = clock
         codes = np.cumsum(np.r_[True, meters[1:] != meters[:-1]]) - 1
         self.meter_codes = np.arange(int(codes[-1]) + 1)
         self.by_received = _MeterTimeKey(codes, self.received)
@@ -195,11 +294,10 @@ class _RowFinder:
                        self.by_received.first_at(self.meter_codes, end))
 
     def _cutoff(self, begin: int, history_days_ms: int | None) -> int | None:
-        """The oldest data time a refit at ``begin`` learns from (None: all)."""
-        arrived = int(np.searchsorted(self.arrival_order, begin))
-        if history_days_ms is None or not arrived:
-            return None
-        return int(self.newest_by_arrival[arrived - 1]) - history_days_ms
+        """The oldest data time a refit at ``begin`` learns from (None: all): of the whole history, not
+        only of these readings' meters."""
+        newest = self.clock.newest_before(begin) if history_days_ms is not None else None
+        return None if newest is None else newest - history_days_ms
 
 
 class _MeterTimeKey:
@@ -236,13 +334,13 @@ class _History:
     worked out once and shared (read only): the register steps of the whole history, row for row,
     and where each refit's rows are."""
 
-    def __init__(self, readings: pd.DataFrame):
-        self.readings = readings
+    def __init__(self, readings: pd.DataFrame, clock: _ArrivalClock):
+        self.readings, self.clock = readings, clock
         self._steps = register.SharedSteps(readings)
 
     @cached_property
     def rows(self) -> _RowFinder:
-        return _RowFinder(self.readings)
+        return _RowFinder(self.readings, self.clock)
 
     def steps(self, detector) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The register steps of the whole history with no carry, and the carry after them."""

@@ -144,6 +144,11 @@ class UnusualPatternDetector(BaseEstimator):
     learns_from_newest_days: ClassVar[bool] = True
     """``fit`` looks only at the readings within ``history_days`` of the newest one it is given."""
 
+    @property
+    def learns_across_meters(self) -> bool:
+        """The learned methods fit one model to every household's days; the rule judges each on its own."""
+        return self.method != "rule"
+
     def __init__(
         self,
         method: str = "rule",

@@ -94,6 +94,22 @@ def test_simulate_then_backtest_writes_the_documented_columns(tmp_path):
     assert still["started_at"].iloc[0].endswith("+01:00")  # the requested timezone
 
 
+def test_backtest_in_worker_processes_writes_the_same_alerts(tmp_path):
+    readings = tmp_path / "readings.csv"
+    result = runner.invoke(cli, ["simulate", "--out", str(readings), "--households", "6", "--days", "20",
+                                 "--start", "2026-01-05T00:00:00+08:00", "--incident", "still:m0002:150",
+                                 "--incident", "still:m0005:300"])
+    assert result.exit_code == 0, result.output
+    written = []
+    for jobs in ("1", "3"):
+        out = tmp_path / f"alerts-{jobs}.csv"
+        result = runner.invoke(cli, ["backtest", "--readings", str(readings), "--out", str(out), "--jobs", jobs])
+        assert result.exit_code == 0, result.output
+        written.append(out.read_text())
+    assert {"m0002", "m0005"} <= set(pd.read_csv(tmp_path / "alerts-3.csv")["meter_id"])
+    assert written[0] == written[1]
+
+
 def test_backtest_reports_a_bad_csv_clearly(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("meter,when,litres\na,2026-01-01T00:00:00Z,1\n")

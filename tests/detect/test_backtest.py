@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator
 
 from detect import register
 from detect.backtest import _window_steps, backtest, read_away_csv
+from detect.continuous_flow import ContinuousFlowDetector
 from detect.csvio import CsvFormatError
 from detect.episodes import empty_episodes, sort_readings
 from detect.fleet import FleetOutageDetector
@@ -215,3 +216,36 @@ def test_the_days_a_refit_takes_from_the_judged_history_equal_the_days_it_judges
         starts = np.flatnonzero(np.r_[True, meters[1:] != meters[:-1]])
         plain += list(judged._plain(steps, rows, starts, np.r_[starts[1:], len(meters)]))
     assert any(plain) and not all(plain)  # most windows are taken from the history, some judged again
+
+
+def city_of_messy_meters() -> pd.DataFrame:
+    """Messy readings of 12 meters over 60 days, where some meters join late (so a shard's first
+    arrival is not the fleet's), every meter falls silent at once for 30 hours (a fleet outage
+    across shards), and one meter runs a tap for a day and then goes still."""
+    readings = messy_readings(meters=12, days=60, seed=3)
+    meter = readings["meter_id"].str[1:].astype(int)
+    joined_late = (meter >= 8) & (readings["ts_ms"] < (9 + meter) * 24 * H)
+    outage = readings["received_ms"].between(40 * 24 * H, 41 * 24 * H + 6 * H)
+    still = (meter == 5) & (readings["ts_ms"] > 52 * 24 * H)
+    readings = readings[~joined_late & ~outage & ~still].copy()
+    tap = (meter == 10) & readings["ts_ms"].between(30 * 24 * H, 31 * 24 * H)
+    readings.loc[tap, "total_l"] += (readings.loc[tap, "ts_ms"] - 30 * 24 * H) / H * 30.0
+    return readings.reset_index(drop=True)
+
+
+@pytest.mark.parametrize("method", ["rule", "isolation_forest"])
+def test_a_backtest_in_worker_processes_raises_what_one_process_raises(method):
+    readings = city_of_messy_meters()
+    windows = away(("m03", 20 * 24, 22 * 24), ("m09", 25 * 24, 27 * 24))
+
+    def detectors():
+        return [InactivityDetector(history_days=20.0).fit(), OfflineDetector().fit(),
+                UnusualPatternDetector(method=method, history_days=20.0, min_history_days=3, random_state=0).fit(),
+                ContinuousFlowDetector().fit(), FleetOutageDetector(min_meters=5).fit()]
+
+    alone = backtest(readings, detectors(), away=windows)
+    assert {"inactivity", "meter_offline", "fleet_outage", "unusual_pattern", "continuous_flow"} <= set(alone["kind"])
+    for jobs in (2, 3):
+        pd.testing.assert_frame_equal(backtest(readings, detectors(), away=windows, jobs=jobs), alone)
+    with pytest.raises(ValueError, match="jobs must be 1 or more"):
+        backtest(readings, detectors(), jobs=0)
