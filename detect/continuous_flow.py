@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator
 
 from detect import register
 from detect.episodes import concat_episodes, make_episodes
+from detect.localtime import local_ms
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
@@ -192,13 +193,13 @@ class ContinuousFlowDetector(BaseEstimator):
 
         The background of an interval comes from the nights over before it began.
         """
-        local_start = _local_ms(start, self.tz_)
+        local_start = local_ms(start, self.tz_)
         day = local_start // _DAY_MS
         time_of_day = local_start - day * _DAY_MS
         in_night = (
             valid
             & (time_of_day >= self.night_start_ms_)
-            & (_local_ms(ts, self.tz_) - day * _DAY_MS <= self.night_end_ms_)
+            & (local_ms(ts, self.tz_) - day * _DAY_MS <= self.night_end_ms_)
         )
         over_before = day + (time_of_day >= self.night_end_ms_)  # nights keyed below this are over
 
@@ -387,10 +388,4 @@ class _NightSequence:
         if not inside.any():
             return np.full(index.shape, np.nan)
         return np.where(inside, self.rate[np.maximum(index, 0)], np.nan)
-
-
-def _local_ms(ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
-    """Epoch ms as local wall-clock ms (the epoch ms of the same wall-clock time in UTC)."""
-    utc = pd.DatetimeIndex(pd.to_datetime(np.asarray(ms, dtype="int64"), unit="ms", utc=True))
-    return utc.tz_convert(tz).tz_localize(None).as_unit("ms").asi8
 

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator
 
 from detect import register
 from detect.episodes import concat_episodes, ffill_within_meters, make_episodes, sort_readings
+from detect.localtime import local_hour, local_ms
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
@@ -159,8 +160,8 @@ class InactivityDetector(BaseEstimator):
         names = meters[first]
         interval_ms = np.r_[0, np.diff(ts)]
         interval_ms[first] = 0
-        local_ms = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(self.timezone).tz_localize(None).as_unit("ms").asi8
-        hour = local_ms // _HOUR_MS % 24
+        local = local_ms(ts, self.timezone)
+        hour = local // _HOUR_MS % 24
 
         # Background: the low end of the night-time flow (01:00-05:00), capped.
         rate = consumption / np.maximum(interval_ms, 1) * _HOUR_MS
@@ -174,7 +175,7 @@ class InactivityDetector(BaseEstimator):
         since = ffill_within_meters(np.where(used, ts, np.nan), codes)
         known = _unless_all(~np.isnan(since))
         meter, hour, day, elapsed, since = (
-            a[known] for a in (codes, hour, local_ms // _DAY_MS, (ts - since) / _HOUR_MS, since)
+            a[known] for a in (codes, hour, local // _DAY_MS, (ts - since) / _HOUR_MS, since)
         )
         enough = _distinct_days(meter, day, len(names)) >= self.min_history_days
         keep = _unless_all(enough[meter])
@@ -333,7 +334,7 @@ class InactivityDetector(BaseEstimator):
         level = np.where(elapsed_ms >= self.ceiling_ms_, 2, 0)
         warning_h = getattr(self, "warning_h_", None)
         if warning_h is not None and not warning_h.empty:
-            hour = pd.to_datetime(ts, unit="ms", utc=True).tz_convert(self.timezone).hour.to_numpy()
+            hour = local_hour(ts, self.timezone)
             limits = warning_h.reindex(meters).to_numpy()[np.arange(len(meters)), hour]
             with np.errstate(invalid="ignore"):
                 warned = elapsed_ms >= limits * _HOUR_MS  # NaN (no history) never warns

@@ -21,6 +21,7 @@ from sklearn.ensemble import IsolationForest
 
 from detect import register
 from detect.episodes import concat_episodes, ffill_within_meters, make_episodes, sort_readings
+from detect.localtime import local_ms
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
@@ -355,7 +356,7 @@ class UnusualPatternDetector(BaseEstimator):
         prev_ts = np.where(first, prior["last_ts"].to_numpy("float64")[block], np.r_[np.nan, ts[:-1]])
         bad = np.isnan(litres) | ~(ts - prev_ts <= self.max_interval_ms_) | steps["note"].isin(_BAD_NOTES).to_numpy()
         used = litres > self.min_use_l
-        local = _local_ms(ts - 1, self.tz_)  # a reading tells about the interval that ends at it
+        local = local_ms(ts - 1, self.tz_)  # a reading tells about the interval that ends at it
         day = local // _DAY_MS
         time_of_day = local - day * _DAY_MS
         last_use = _ffill_from(np.where(used, ts, np.nan), block, first, prior["last_use_ms"].to_numpy("float64"))
@@ -454,7 +455,7 @@ class UnusualPatternDetector(BaseEstimator):
 
         Returns the days judged (with the row that judged them) and each meter's day still waiting.
         """
-        used, bad, silence = rows["used"], rows["bad"], rows["silence_ms"]
+        bad, silence = rows["bad"], rows["silence_ms"]
         next_end = _next_true(self._ends_silence(rows), rows["block"])
         judgeable = (days["clean"].to_numpy(dtype=bool) & (days["day_l"].to_numpy() > 0)
                      & (days["longest_ms"].to_numpy() < self.max_silence_ms_) & days["first_h"].notna().to_numpy())
@@ -680,12 +681,6 @@ def _next_true(flags: np.ndarray, block: np.ndarray) -> np.ndarray:
     inside = following < n
     inside[inside] = block[following[inside]] == block[inside]
     return np.where(inside, following, -1)
-
-
-def _local_ms(ms: np.ndarray, tz: ZoneInfo) -> np.ndarray:
-    """Epoch ms as local wall-clock ms (the epoch ms of the same wall-clock time in UTC)."""
-    utc = pd.DatetimeIndex(pd.to_datetime(np.asarray(ms, dtype="int64"), unit="ms", utc=True))
-    return utc.tz_convert(tz).tz_localize(None).as_unit("ms").asi8
 
 
 def _local_midnight_ms(day: np.ndarray, tz: ZoneInfo) -> np.ndarray:

@@ -20,7 +20,6 @@ from api.errors import InvalidRequest
 from api.meters.service import DEFAULT_HOURLY_WINDOW, MAX_HOURLY_WINDOW, window
 from ingest.payload import METER_ID_PATTERN
 from store import links, registry
-from store.errors import NotFound
 from store.models import Alert, AlertStatus, Building, Household, MeterLink, Resident, Role, User
 from store.readings import ReadingsStore
 from store.times import from_ms, to_ms
