@@ -351,10 +351,10 @@ class _NightSequence:
 
     def _count_below(self, meter: np.ndarray, night: np.ndarray) -> np.ndarray:
         """Per query, the position just past the meter's last night below ``night`` (its begin: none)."""
-        values, dense = np.unique(np.r_[self.night, night], return_inverse=True)
-        span = len(values) + 1
-        keys = self.meter * span + dense[:len(self.night)]  # sorted, as the sequence is
-        return np.searchsorted(keys, meter * span + dense[len(self.night):], side="left")
+        both = _in_order_from_zero(np.r_[self.night, night])
+        span = int(both.max()) + 1 if len(both) else 1
+        keys = self.meter * span + both[:len(self.night)]  # sorted, as the sequence is
+        return np.searchsorted(keys, meter * span + both[len(self.night):], side="left")
 
     def lowest_before(self, meters: np.ndarray, over_before: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
         """Per interval, the lowest of the last ``window`` nights of its meter keyed below
@@ -389,3 +389,12 @@ class _NightSequence:
             return np.full(index.shape, np.nan)
         return np.where(inside, self.rate[np.maximum(index, 0)], np.nan)
 
+
+def _in_order_from_zero(values: np.ndarray) -> np.ndarray:
+    """Night keys as small non-negative integers in the same order: the remembered nights' keys
+    (``_HISTORY_KEY`` and up) first, then the days. Ranking them with ``np.unique`` would sort them."""
+    remembered = values < _HISTORY_KEY // 2
+    slots = int((values[remembered] - _HISTORY_KEY).max()) + 1 if remembered.any() else 0
+    days = values[~remembered]
+    low = int(days.min()) if len(days) else 0
+    return np.where(remembered, values - _HISTORY_KEY, values - low + slots)
