@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Row, func, select
+from sqlalchemy import ColumnElement, Row, func, insert, select
 from sqlalchemy.orm import Session
 
 from store.errors import InvalidTransition, NotFound
@@ -103,26 +103,16 @@ def sync_episodes(
         report.resolved.append(alert)
     session.flush()  # the unique index allows one unresolved alert per meter and kind
     households = current_households(session, [m for m in list(ongoing) + [m for m, _ in closed] if m not in matched])
+    # The alerts these episodes already have (a person may have resolved one), in a few queries.
+    recorded = _alerts_of_episodes(session, kind, [(m, ep.started_at) for m, ep in ongoing.items() if m not in matched]
+                                   + list(closed))
+    to_raise: list[dict] = []
     for meter_id, ep in ongoing.items():
         if meter_id in matched:
             continue
-        existing = session.scalar(
-            select(Alert).where(Alert.meter_id == meter_id, Alert.kind == kind, Alert.started_at == ep.started_at)
-        )  # a person may have resolved this episode already
+        existing = recorded.get((meter_id, ep.started_at))
         if existing is None:
-            alert = Alert(
-                meter_id=meter_id,
-                kind=kind,
-                severity=ep.severity,
-                status=AlertStatus.open,
-                started_at=ep.started_at,
-                raised_at=ep.raised_at,
-                created_at=now,
-                updated_at=now,
-                household_id=households.get(meter_id),
-            )
-            session.add(alert)
-            report.raised.append(alert)
+            to_raise.append(_new_alert(meter_id, kind, ep, now, households.get(meter_id)))
         elif SEVERITY_RANK[Severity(ep.severity)] > SEVERITY_RANK[Severity(existing.severity)]:
             # Someone closed this episode at a lower severity and it has grown worse: reopen it.
             existing.severity = ep.severity
@@ -134,29 +124,40 @@ def sync_episodes(
             report.escalated.append(existing)
             record_event(session, alert=existing, action=AlertAction.reopened, user_id=None, now=now,
                          detail=ep.severity)
-    for (meter_id, started_at), episode in closed.items():
-        if not _exists(session, meter_id=meter_id, kind=kind, started_at=started_at):
-            # Its data arrived after it was over (a late batch, or while the detector was down):
-            # keep the record, but there is nobody to call.
-            alert = Alert(
-                meter_id=meter_id,
-                kind=kind,
-                severity=episode.severity,
-                status=AlertStatus.resolved,
-                started_at=started_at,
-                raised_at=episode.raised_at,
-                ended_at=episode.ended_at,
-                created_at=now,
-                updated_at=now,
-                resolved_at=now,
-                resolution_note=LATE_NOTE,
-                household_id=households.get(meter_id),
-            )
-            session.add(alert)
-            report.recorded.append(alert)
+    raising = {(alert["meter_id"], alert["started_at"]) for alert in to_raise}
+    to_record = [
+        # Its data arrived after it was over (a late batch, or while the detector was down):
+        # keep the record, but there is nobody to call.
+        _new_alert(meter_id, kind, episode, now, households.get(meter_id), resolved_late=True)
+        for (meter_id, started_at), episode in closed.items()
+        if (meter_id, started_at) not in recorded and (meter_id, started_at) not in raising
+    ]
     session.flush()
+    inserted = _insert_alerts(session, to_raise + to_record)
+    report.raised, report.recorded = inserted[:len(to_raise)], inserted[len(to_raise):]
     _record_sync(session, report, now)
     return report
+
+
+def _new_alert(meter_id: str, kind: str, episode: Episode, now: datetime, household_id: int | None, *,
+               resolved_late: bool = False) -> dict:
+    """The columns of a new alert: open, or recorded already resolved (``resolved_late``)."""
+    return {
+        "meter_id": meter_id, "kind": kind, "severity": episode.severity,
+        "status": AlertStatus.resolved if resolved_late else AlertStatus.open,
+        "started_at": episode.started_at, "raised_at": episode.raised_at,
+        "ended_at": episode.ended_at if resolved_late else None,
+        "created_at": now, "updated_at": now,
+        "resolved_at": now if resolved_late else None, "resolution_note": LATE_NOTE if resolved_late else None,
+        "household_id": household_id,
+    }
+
+
+def _insert_alerts(session: Session, rows: list[dict]) -> list[Alert]:
+    """New alerts inserted in batches (the end of a day raises thousands), as objects in the order given."""
+    if not rows:
+        return []
+    return list(session.scalars(insert(Alert).returning(Alert, sort_by_parameter_order=True), rows))
 
 
 def _unresolved_rows(session: Session, kind: str, meters: Collection[str] | None) -> list[Row]:
@@ -184,15 +185,17 @@ def _alerts_by_id(session: Session, ids: list[int]) -> dict[int, Alert]:
 
 def _record_sync(session: Session, report: SyncReport, now: datetime) -> None:
     """The audit trail of one sync: what anxin itself did to each alert."""
+    events: list[dict] = []
     for alerts, action in (
         (report.raised, AlertAction.raised),
         (report.resolved, AlertAction.auto_resolved),
         (report.recorded, AlertAction.raised),
     ):
-        for alert in alerts:
-            detail = str(alert.severity) if action == AlertAction.raised else alert.resolution_note
-            session.add(AlertEvent(alert_id=alert.id, at=now, user_id=None, action=action, detail=detail))
-    session.flush()
+        events += [{"alert_id": alert.id, "at": now, "user_id": None, "action": action,
+                    "detail": str(alert.severity) if action == AlertAction.raised else alert.resolution_note}
+                   for alert in alerts]
+    if events:
+        session.execute(insert(AlertEvent), events)
 
 
 def record_event(
@@ -213,9 +216,22 @@ def events_of(session: Session, alert_id: int) -> list[AlertEvent]:
     return list(session.scalars(query))
 
 
-def _exists(session: Session, *, meter_id: str, kind: str, started_at: datetime) -> bool:
-    query = select(Alert.id).where(Alert.meter_id == meter_id, Alert.kind == kind, Alert.started_at == started_at)
-    return session.scalar(query) is not None
+def _alerts_of_episodes(session: Session, kind: str, episodes: list[tuple[str, datetime]]
+                        ) -> dict[tuple[str, datetime], Alert]:
+    """The alerts of ``kind`` that exist for these episodes (meter_id, started_at), in a query per
+    500 episodes rather than one each: the end of a day changes thousands of episodes at once."""
+    found: dict[tuple[str, datetime], Alert] = {}
+    wanted = sorted(set(episodes))
+    for at in range(0, len(wanted), 500):
+        chunk = wanted[at:at + 500]
+        # Every pair of the chunk's meters and starts: a superset, of which only the wanted are kept.
+        query = select(Alert).where(Alert.kind == kind, Alert.meter_id.in_({m for m, _ in chunk}),
+                                    Alert.started_at.in_({started for _, started in chunk}))
+        keys = set(chunk)
+        for alert in session.scalars(query):
+            if (alert.meter_id, alert.started_at) in keys:
+                found[(alert.meter_id, alert.started_at)] = alert
+    return found
 
 
 def get_alert(session: Session, alert_id: int) -> Alert:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from store.alerts import (
@@ -139,3 +140,26 @@ def test_a_sync_of_some_meters_compares_only_their_alerts(database):
                                now=T0 + 13 * HOUR, meters=["m1"])
     assert [a.meter_id for a in report.resolved] == ["m1"]
     assert sorted((a.meter_id, a.status) for a in alerts(database)) == [("m1", "resolved"), ("m2", "open")]
+
+
+def test_a_day_end_of_many_episodes_keeps_what_people_resolved_and_records_each_late_one_once(database):
+    # More episodes than one lookup query takes (500), on more meters and starts than one query has.
+    meters = [f"m{i:04d}" for i in range(1_200)]
+    starts = {m: T0 + (i % 3) * HOUR for i, m in enumerate(meters)}
+    ongoing = [episode(meter=m, started=starts[m], severity="warning", kind="unusual_pattern") for m in meters]
+    assert len(sync(database, ongoing, now=T0 + 12 * HOUR, kind="unusual_pattern").raised) == 1_200
+    closed_by_person = meters[::7]
+    with database.session() as session:
+        for alert in session.scalars(select(Alert).where(Alert.meter_id.in_(closed_by_person))):
+            resolve(session, alert_id=alert.id, user_id=None, note="visited", now=T0 + 13 * HOUR)
+    late = [episode(meter=m, started=T0 - 30 * HOUR, raised=T0 - 20 * HOUR, ended=T0 - 10 * HOUR,
+                    kind="unusual_pattern") for m in meters[:700]]
+    for tick in (14, 15):  # the late episodes again at the next tick: still one record each
+        report = sync(database, ongoing + late, now=T0 + tick * HOUR, kind="unusual_pattern")
+        assert not report.raised and not report.escalated
+        assert len(report.recorded) == (700 if tick == 14 else 0)
+    with database.session() as session:
+        rows = session.execute(select(Alert.meter_id, Alert.status, Alert.resolution_note)
+                               .where(Alert.started_at >= T0)).all()
+    assert len(rows) == 1_200
+    assert {m for m, status, note in rows if status == "resolved"} == set(closed_by_person)
