@@ -104,13 +104,13 @@ def sync_episodes(
     session.flush()  # the unique index allows one unresolved alert per meter and kind
     households = current_households(session, [m for m in list(ongoing) + [m for m, _ in closed] if m not in matched])
     # The alerts these episodes already have (a person may have resolved one), in a few queries.
-    recorded = _alerts_of_episodes(session, kind, [(m, ep.started_at) for m, ep in ongoing.items() if m not in matched]
-                                   + list(closed))
+    have_alert = _alerts_of_episodes(session, kind, [(m, ep.started_at) for m, ep in ongoing.items()
+                                                     if m not in matched] + list(closed))
     to_raise: list[dict] = []
     for meter_id, ep in ongoing.items():
         if meter_id in matched:
             continue
-        existing = recorded.get((meter_id, ep.started_at))
+        existing = have_alert.get((meter_id, ep.started_at))
         if existing is None:
             to_raise.append(_new_alert(meter_id, kind, ep, now, households.get(meter_id)))
         elif SEVERITY_RANK[Severity(ep.severity)] > SEVERITY_RANK[Severity(existing.severity)]:
@@ -130,7 +130,7 @@ def sync_episodes(
         # keep the record, but there is nobody to call.
         _new_alert(meter_id, kind, episode, now, households.get(meter_id), resolved_late=True)
         for (meter_id, started_at), episode in closed.items()
-        if (meter_id, started_at) not in recorded and (meter_id, started_at) not in raising
+        if (meter_id, started_at) not in have_alert and (meter_id, started_at) not in raising
     ]
     session.flush()
     inserted = _insert_alerts(session, to_raise + to_record)
