@@ -100,6 +100,12 @@ def state_bytes(monitor: Monitor) -> int:
     return total
 
 
+def _write(store, readings: pd.DataFrame) -> None:
+    """An hour's readings into the readings store, as the ingester writes them."""
+    store.write([Reading(r.meter_id, int(r.ts_ms), float(r.total_l), int(r.received_ms))
+                 for r in readings.itertuples(index=False)])
+
+
 def _changed(reports: dict) -> int:
     """How many alerts a tick raised or resolved, of every kind."""
     return sum(len(r.raised) + len(r.resolved) + len(r.recorded) for r in reports.values())
@@ -137,8 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         _, monitor._cursor = store.changes(None)
         monitor.tick()  # syncs the warm-up's alerts (no new readings)
         warm_s = time.perf_counter() - started
-        store.write([Reading(r.meter_id, int(r.ts_ms), float(r.total_l), int(r.received_ms))
-                     for r in batch.itertuples(index=False)])
+        _write(store, batch)
         clock["now"] = pd.Timestamp(NOW_MS + 120_000, unit="ms", tz="UTC").to_pydatetime()
         now_ms = NOW_MS + 120_000
         # The step alone, on the same batch and carry (it returns the new carry; the monitor keeps its own).
@@ -153,8 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         read_s = timed_store.changes_s
         ticks_s, changed = [tick_s], [_changed(reports)]
         for k, hour in enumerate(later, start=1):  # the next hours, as the monitor ticks on
-            store.write([Reading(r.meter_id, int(r.ts_ms), float(r.total_l), int(r.received_ms))
-                         for r in hour.itertuples(index=False)])
+            _write(store, hour)
             clock["now"] = pd.Timestamp(NOW_MS + k * _HOUR_MS + 120_000, unit="ms", tz="UTC").to_pydatetime()
             next_started = time.perf_counter()
             next_reports = monitor.tick()
