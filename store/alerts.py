@@ -21,6 +21,7 @@ from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertSta
 
 AUTO_RESOLVED_NOTE = "resolved automatically: the condition ended"
 LATE_NOTE = "recorded already resolved: the data showing it arrived after it had ended"
+_ALERTS = Alert.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +36,26 @@ class Episode:
     ended_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SyncedAlert:
+    """An alert a sync raised or changed, as the tick's logs need it (``get_alert`` gives the whole record)."""
+
+    id: int
+    meter_id: str
+    kind: str
+    severity: str
+
+    @classmethod
+    def of(cls, alert: Alert) -> SyncedAlert:
+        return cls(alert.id, alert.meter_id, alert.kind, alert.severity)
+
+
 @dataclass(slots=True)
 class SyncReport:
-    raised: list[Alert] = field(default_factory=list)
-    escalated: list[Alert] = field(default_factory=list)
-    resolved: list[Alert] = field(default_factory=list)
-    recorded: list[Alert] = field(default_factory=list)  # episodes that were over before anyone could see them
+    raised: list[SyncedAlert] = field(default_factory=list)
+    escalated: list[SyncedAlert] = field(default_factory=list)
+    resolved: list[SyncedAlert] = field(default_factory=list)
+    recorded: list[SyncedAlert] = field(default_factory=list)  # episodes over before anyone could see them
 
 
 def sync_episodes(
@@ -73,6 +88,7 @@ def sync_episodes(
     matched: set[str] = set()
     escalate: dict[int, Episode] = {}
     resolve_ids: list[int] = []
+    escalations: list[dict] = []  # their audit events, inserted with the rest in _record_sync
     for alert_id, meter_id, started_at, severity in unresolved:
         if owns is not None and not owns(meter_id):
             continue
@@ -90,9 +106,8 @@ def sync_episodes(
         if ep is not None:
             alert.severity = ep.severity
             alert.updated_at = now
-            report.escalated.append(alert)
-            record_event(session, alert=alert, action=AlertAction.severity_raised, user_id=None, now=now,
-                         detail=ep.severity)
+            report.escalated.append(SyncedAlert.of(alert))
+            escalations.append(_event(alert.id, AlertAction.severity_raised, now, ep.severity))
             continue
         alert.status = AlertStatus.resolved
         episode_over = closed.get((alert.meter_id, alert.started_at))
@@ -100,7 +115,7 @@ def sync_episodes(
         alert.resolved_at = now
         alert.resolution_note = AUTO_RESOLVED_NOTE
         alert.updated_at = now
-        report.resolved.append(alert)
+        report.resolved.append(SyncedAlert.of(alert))
     session.flush()  # the unique index allows one unresolved alert per meter and kind
     households = current_households(session, [m for m in list(ongoing) + [m for m, _ in closed] if m not in matched])
     # The alerts these episodes already have (a person may have resolved one), in a few queries.
@@ -110,20 +125,20 @@ def sync_episodes(
     for meter_id, ep in ongoing.items():
         if meter_id in matched:
             continue
-        existing = have_alert.get((meter_id, ep.started_at))
-        if existing is None:
+        found = have_alert.get((meter_id, ep.started_at))
+        if found is None:
             to_raise.append(_new_alert(meter_id, kind, ep, now, households.get(meter_id)))
-        elif SEVERITY_RANK[Severity(ep.severity)] > SEVERITY_RANK[Severity(existing.severity)]:
+        elif SEVERITY_RANK[Severity(ep.severity)] > SEVERITY_RANK[Severity(found.severity)]:
             # Someone closed this episode at a lower severity and it has grown worse: reopen it.
+            existing = get_alert(session, found.id)
             existing.severity = ep.severity
             existing.status = AlertStatus.open
             existing.raised_at = ep.raised_at
             existing.acknowledged_at = existing.acknowledged_by = None
             existing.resolved_at = existing.resolved_by = existing.ended_at = None
             existing.updated_at = now
-            report.escalated.append(existing)
-            record_event(session, alert=existing, action=AlertAction.reopened, user_id=None, now=now,
-                         detail=ep.severity)
+            report.escalated.append(SyncedAlert.of(existing))
+            escalations.append(_event(existing.id, AlertAction.reopened, now, ep.severity))
     raising = {(alert["meter_id"], alert["started_at"]) for alert in to_raise}
     to_record = [
         # Its data arrived after it was over (a late batch, or while the detector was down):
@@ -133,9 +148,9 @@ def sync_episodes(
         if (meter_id, started_at) not in have_alert and (meter_id, started_at) not in raising
     ]
     session.flush()
-    inserted = _insert_alerts(session, to_raise + to_record)
+    inserted = _insert_alerts(session, kind, to_raise + to_record)
     report.raised, report.recorded = inserted[:len(to_raise)], inserted[len(to_raise):]
-    _record_sync(session, report, now)
+    _record_sync(session, report, now, escalations)
     return report
 
 
@@ -153,11 +168,18 @@ def _new_alert(meter_id: str, kind: str, episode: Episode, now: datetime, househ
     }
 
 
-def _insert_alerts(session: Session, rows: list[dict]) -> list[Alert]:
-    """New alerts inserted in batches (the end of a day raises thousands), as objects in the order given."""
+def _insert_alerts(session: Session, kind: str, rows: list[dict]) -> list[SyncedAlert]:
+    """New alerts of ``kind``, inserted in one executemany (a tick can raise thousands), in the order given.
+
+    Their ids are then read back by episode, which is unique. ``INSERT ... RETURNING`` cost more: in
+    the order given, SQLite inserts one row a statement, and psycopg parses each batch's long query.
+    """
     if not rows:
         return []
-    return list(session.scalars(insert(Alert).returning(Alert, sort_by_parameter_order=True), rows))
+    session.execute(insert(_ALERTS), rows)
+    ids = _alerts_of_episodes(session, kind, [(row["meter_id"], row["started_at"]) for row in rows])
+    return [SyncedAlert(ids[row["meter_id"], row["started_at"]].id, row["meter_id"], kind, row["severity"])
+            for row in rows]
 
 
 def _unresolved_rows(session: Session, kind: str, meters: Collection[str] | None) -> list[Row]:
@@ -183,19 +205,24 @@ def _alerts_by_id(session: Session, ids: list[int]) -> dict[int, Alert]:
     return alerts
 
 
-def _record_sync(session: Session, report: SyncReport, now: datetime) -> None:
-    """The audit trail of one sync: what anxin itself did to each alert."""
-    events: list[dict] = []
+def _record_sync(session: Session, report: SyncReport, now: datetime, escalations: list[dict]) -> None:
+    """The audit trail of one sync, in one insert: the ``escalations``' events, then what anxin
+    itself did to each other alert."""
+    events = list(escalations)
     for alerts, action in (
         (report.raised, AlertAction.raised),
         (report.resolved, AlertAction.auto_resolved),
         (report.recorded, AlertAction.raised),
     ):
-        events += [{"alert_id": alert.id, "at": now, "user_id": None, "action": action,
-                    "detail": str(alert.severity) if action == AlertAction.raised else alert.resolution_note}
-                   for alert in alerts]
+        events += [_event(alert.id, action, now, str(alert.severity) if action == AlertAction.raised
+                          else AUTO_RESOLVED_NOTE) for alert in alerts]
     if events:
-        session.execute(insert(AlertEvent), events)
+        session.execute(insert(AlertEvent.__table__), events)
+
+
+def _event(alert_id: int, action: AlertAction, now: datetime, detail: str) -> dict:
+    """The columns of an audit event by anxin itself (no user)."""
+    return {"alert_id": alert_id, "at": now, "user_id": None, "action": action, "detail": detail}
 
 
 def record_event(
@@ -217,20 +244,22 @@ def events_of(session: Session, alert_id: int) -> list[AlertEvent]:
 
 
 def _alerts_of_episodes(session: Session, kind: str, episodes: list[tuple[str, datetime]]
-                        ) -> dict[tuple[str, datetime], Alert]:
-    """The alerts of ``kind`` that exist for these episodes (meter_id, started_at), in a query per
-    500 episodes rather than one each: the end of a day changes thousands of episodes at once."""
-    found: dict[tuple[str, datetime], Alert] = {}
+                        ) -> dict[tuple[str, datetime], Row]:
+    """The alerts of ``kind`` that exist for these episodes (meter_id, started_at), as rows (id,
+    meter_id, started_at, severity), in a query per 500 episodes rather than one each: the end of a
+    day changes thousands of episodes at once."""
+    found: dict[tuple[str, datetime], Row] = {}
     wanted = sorted(set(episodes))
     for at in range(0, len(wanted), 500):
         chunk = wanted[at:at + 500]
         # Every pair of the chunk's meters and starts: a superset, of which only the wanted are kept.
-        query = select(Alert).where(Alert.kind == kind, Alert.meter_id.in_({m for m, _ in chunk}),
-                                    Alert.started_at.in_({started for _, started in chunk}))
+        query = select(Alert.id, Alert.meter_id, Alert.started_at, Alert.severity).where(
+            Alert.kind == kind, Alert.meter_id.in_({m for m, _ in chunk}),
+            Alert.started_at.in_({started for _, started in chunk}))
         keys = set(chunk)
-        for alert in session.scalars(query):
-            if (alert.meter_id, alert.started_at) in keys:
-                found[(alert.meter_id, alert.started_at)] = alert
+        for row in session.execute(query):
+            if (row.meter_id, row.started_at) in keys:
+                found[(row.meter_id, row.started_at)] = row
     return found
 
 
@@ -278,7 +307,6 @@ def list_alerts(
     return list(items), total
 
 
-_ALERTS = Alert.__table__
 _ACKNOWLEDGER = User.__table__.alias("acknowledger")
 _RESOLVER = User.__table__.alias("resolver")
 

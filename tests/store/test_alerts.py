@@ -13,6 +13,7 @@ from store.alerts import (
     LATE_NOTE,
     Episode,
     acknowledge,
+    events_of,
     list_alerts,
     resolve,
     sync_episodes,
@@ -163,3 +164,27 @@ def test_a_day_end_of_many_episodes_keeps_what_people_resolved_and_records_each_
                                .where(Alert.started_at >= T0)).all()
     assert len(rows) == 1_200
     assert {m for m, status, note in rows if status == "resolved"} == set(closed_by_person)
+
+
+def trail(session, alert_id):
+    return [(e.action, e.detail, e.at, e.user_id) for e in events_of(session, alert_id)]
+
+
+def test_the_audit_trail_keeps_what_anxin_did_to_each_alert_in_order(database):
+    sync(database, [episode("m1", severity="warning", raised=T0 + 5 * HOUR),
+                    episode("m2", severity="warning", raised=T0 + 5 * HOUR)], now=T0 + 5 * HOUR)
+    with database.session() as session:
+        m2 = next(a for a in list_alerts(session)[0] if a.meter_id == "m2")
+        resolve(session, alert_id=m2.id, user_id=None, note="probably out", now=T0 + 6 * HOUR)
+    sync(database, [episode("m1"), episode("m2")], now=T0 + 12 * HOUR)  # both grow worse
+    sync(database, [episode("m1", ended=T0 + 14 * HOUR), episode("m2"),
+                    episode("m3", started=T0, ended=T0 + 13 * HOUR)], now=T0 + 14 * HOUR)
+    with database.session() as session:
+        by_meter = {a.meter_id: a.id for a in list_alerts(session)[0]}
+        assert trail(session, by_meter["m1"]) == [
+            ("raised", "warning", T0 + 5 * HOUR, None), ("severity_raised", "alarm", T0 + 12 * HOUR, None),
+            ("auto_resolved", AUTO_RESOLVED_NOTE, T0 + 14 * HOUR, None)]
+        assert trail(session, by_meter["m2"]) == [
+            ("raised", "warning", T0 + 5 * HOUR, None), ("resolved", "probably out", T0 + 6 * HOUR, None),
+            ("reopened", "alarm", T0 + 12 * HOUR, None)]
+        assert trail(session, by_meter["m3"]) == [("raised", "alarm", T0 + 14 * HOUR, None)]  # recorded already resolved
