@@ -21,7 +21,7 @@ from sklearn.base import clone
 from detect.backtest import decode_meters, in_step_order, learns, regroup, regroups, takes_away
 from detect.episodes import empty_episodes, sort_readings
 from detect.register import SharedSteps, takes_steps
-from detect.shard import Shard
+from detect.shard import Members, Shard
 from store.alerts import Episode, SyncReport, sync_episodes
 from store.db import Database
 from store.errors import StoreError
@@ -139,6 +139,7 @@ class Monitor:
         # A shard sees only its own meters. Each shard regroups its own offline episodes into fleet
         # outages (its meters are a uniform sample of the fleet), but only shard 0 keeps the fleet's alert.
         self.shard = shard
+        self._members = Members(shard)
         self._fleet_kinds = {d.kind for d in self.detectors if regroups(d)}
 
     def tick(self) -> dict[str, SyncReport]:
@@ -187,7 +188,7 @@ class Monitor:
         """The readings of this shard's meters."""
         if self.shard.whole or readings.empty:
             return readings
-        return readings[self.shard.owns(readings["meter_id"].to_numpy())].reset_index(drop=True)
+        return readings[self._members.owns(readings["meter_id"].to_numpy())].reset_index(drop=True)
 
     def _step(self, batch: pd.DataFrame, now_ms: int) -> tuple[dict[str, pd.DataFrame], dict]:
         """Every detector's episodes by kind (with meter ids), as a backtest finds them, and the

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from store.models import FLEET
 
@@ -55,6 +56,33 @@ class Shard:
         ids = np.asarray(list(meter_ids) if not isinstance(meter_ids, np.ndarray) else meter_ids, dtype=object)
         if self.whole:
             return np.ones(len(ids), dtype=bool)
-        distinct, inverse = np.unique(ids.astype(str), return_inverse=True)
-        mine = np.fromiter((self.owner(m) == self.index for m in distinct), dtype=bool, count=len(distinct))
+        # Distinct ids by hashing, not sorting (a tick's batch holds every meter); str() as before for any non-string.
+        inverse, distinct = pd.factorize(ids, use_na_sentinel=False)
+        mine = np.fromiter((self.owner(str(m)) == self.index for m in distinct), dtype=bool, count=len(distinct))
         return mine[inverse]
+
+
+class Members:
+    """Which meter ids one shard owns, each id hashed once for the process's lifetime.
+
+    A tick's batch holds a reading of nearly every meter of the fleet; hashing them all again every
+    tick cost a shard as much as a detector's step (0.19 s of a 1.0 s tick at 100,000 meters).
+    """
+
+    def __init__(self, shard: Shard) -> None:
+        self.shard = shard
+        self.ids = pd.Index([], dtype=object)
+        self._mine = np.zeros(0, dtype=bool)
+
+    def owns(self, meter_ids: np.ndarray) -> np.ndarray:
+        """Per meter id, whether the shard owns it, as ``Shard.owns`` says."""
+        if self.shard.whole:
+            return np.ones(len(meter_ids), dtype=bool)
+        at = self.ids.get_indexer(meter_ids)
+        unseen = at < 0
+        if unseen.any():
+            fresh = pd.unique(meter_ids[unseen])
+            self.ids = self.ids.append(pd.Index(fresh, dtype=object))
+            self._mine = np.r_[self._mine, self.shard.owns(fresh)]
+            at[unseen] = self.ids.get_indexer(meter_ids[unseen])
+        return self._mine[at]
