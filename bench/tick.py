@@ -10,16 +10,22 @@ sync, side by side with the whole tick. The next hours are then ticked too (``--
 timed whole, as the monitor ticks on: their median is steadier than one tick on a shared machine.
 Memory per meter is the deep size of the carried state and
 the learned per-meter state, with the meter ids they are keyed by, divided by the meters.
+
+With ``--shards N``, N monitors tick instead, one process each, as ``ANXIN_DETECT_SHARD=i/N`` runs
+them: each warms up on its own meters, then they tick the same hours side by side, every shard
+reading all that arrived and keeping its own meters. A tick is over when its slowest shard is.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import resource
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +34,11 @@ import pandas as pd
 from api.settings import DetectSettings
 from api.wiring import build_detectors
 from detect.monitor import Monitor
+from detect.shard import Shard
 from store.db import Database
 from store.readings import Reading
 from store.sqlite_readings import SqliteReadingsStore
+from store.times import to_ms
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 24 * _HOUR_MS
@@ -83,8 +91,9 @@ class TimedStore:
 
 def state_bytes(monitor: Monitor) -> int:
     """Deep size of the carried state, the ongoing episodes last synced and the learned per-meter state,
-    with the meter ids they are keyed by."""
-    total = int(monitor._codes.ids.memory_usage(deep=True))
+    with the meter ids they are keyed by (and, in a shard, every meter id it has seen, with whether it owns it)."""
+    total = int(monitor._codes.ids.memory_usage(deep=True)) + int(monitor._members.ids.memory_usage(deep=True))
+    total += monitor._members.ids.size  # a bool each
     total += sum(int(synced.memory_usage(deep=True).sum()) for synced in monitor._synced.values())
     for carry in monitor._carry.values():
         frames = [carry] if isinstance(carry, pd.DataFrame) else [getattr(carry, "first_seen", None),
@@ -111,15 +120,40 @@ def _changed(reports: dict) -> int:
     return sum(len(r.raised) + len(r.resolved) + len(r.recorded) for r in reports.values())
 
 
+def _warmed_monitor(history: pd.DataFrame, readings, store: SqliteReadingsStore, db: Database,
+                    history_days: float, clock: dict, shard: Shard = Shard()) -> Monitor:
+    """A monitor as after days of ticking: fitted on the history of its shard's meters, carrying
+    their state, its alerts synced, its cursor at the end of ``store`` (``readings`` reads it)."""
+    monitor = Monitor(detectors=build_detectors(DetectSettings()), readings=readings, db=db,
+                      history_ms=int(history_days * _DAY_MS), clock=lambda: clock["now"], shard=shard)
+    warm_ms = to_ms(_tick_time(-1))
+    own = monitor._own(history)
+    monitor._fit(own)
+    monitor._fitted_ms = warm_ms
+    monitor._carry = monitor._step(own, warm_ms)[1]
+    _, monitor._cursor = store.changes(None)
+    monitor.tick()  # syncs the warm-up's alerts (no new readings)
+    return monitor
+
+
+def _tick_time(k: int) -> datetime:
+    """The clock of the ``k``-th timed tick (0: the first; -1: the warm-up's), two minutes past the hour."""
+    return pd.Timestamp(NOW_MS + k * _HOUR_MS + 120_000, unit="ms", tz="UTC").to_pydatetime()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meters", type=int, default=100_000)
     parser.add_argument("--history-days", type=float, default=8.0,
                         help="warm-up history (the inactivity warnings need 7 days)")
     parser.add_argument("--ticks", type=int, default=3, help="hourly ticks timed one after another (at least 1)")
+    parser.add_argument("--shards", type=int, default=1,
+                        help="detector shards ticking side by side, a process each (ANXIN_DETECT_SHARD)")
     args = parser.parse_args(argv)
     if args.ticks < 1:
         parser.error("--ticks must be at least 1")
+    if args.shards < 1:
+        parser.error("--shards must be at least 1")
     hours = int(args.history_days * 24) + args.ticks
     started = time.perf_counter()
     # The first tick finds the households and meters as with one tick; the later ones, an hour on each.
@@ -127,24 +161,19 @@ def main(argv: list[str] | None = None) -> None:
     ts = readings["ts_ms"].to_numpy()
     history, batch = readings[ts < NOW_MS], readings[ts == NOW_MS]
     later = [readings[ts == NOW_MS + k * _HOUR_MS] for k in range(1, args.ticks)]
-    clock = {"now": pd.Timestamp(NOW_MS - _HOUR_MS + 120_000, unit="ms", tz="UTC").to_pydatetime()}
+    if args.shards > 1:
+        _sharded(args, history, [batch, *later], started)
+        return
+    clock = {"now": _tick_time(-1)}
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{Path(tmp) / 'anxin.db'}")
         db.migrate()
         store = SqliteReadingsStore(Path(tmp) / "readings.db")
         timed_store = TimedStore(store)
-        monitor = Monitor(detectors=build_detectors(DetectSettings()), readings=timed_store, db=db,
-                          history_ms=int(args.history_days * _DAY_MS), clock=lambda: clock["now"])
-        # Warm-up, as after days of ticking: fitted on the history, carrying its state, alerts synced.
-        warm_ms = NOW_MS - _HOUR_MS + 120_000
-        monitor._fit(history)
-        monitor._fitted_ms = warm_ms
-        monitor._carry = monitor._step(history, warm_ms)[1]
-        _, monitor._cursor = store.changes(None)
-        monitor.tick()  # syncs the warm-up's alerts (no new readings)
+        monitor = _warmed_monitor(history, timed_store, store, db, args.history_days, clock)
         warm_s = time.perf_counter() - started
         _write(store, batch)
-        clock["now"] = pd.Timestamp(NOW_MS + 120_000, unit="ms", tz="UTC").to_pydatetime()
+        clock["now"] = _tick_time(0)
         now_ms = NOW_MS + 120_000
         # The step alone, on the same batch and carry (it returns the new carry; the monitor keeps its own).
         step_batch, _ = store.changes(monitor._cursor)
@@ -159,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
         ticks_s, changed = [tick_s], [_changed(reports)]
         for k, hour in enumerate(later, start=1):  # the next hours, as the monitor ticks on
             _write(store, hour)
-            clock["now"] = pd.Timestamp(NOW_MS + k * _HOUR_MS + 120_000, unit="ms", tz="UTC").to_pydatetime()
+            clock["now"] = _tick_time(k)
             next_started = time.perf_counter()
             next_reports = monitor.tick()
             ticks_s.append(time.perf_counter() - next_started)
@@ -186,6 +215,89 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  memory per meter             {per_meter:8.0f} B of carried and learned state (target < 2048 B); "
           f"peak RSS {peak_mb:,.0f} MB")
     sys.stdout.flush()
+
+
+def _sharded(args: argparse.Namespace, history: pd.DataFrame, hours: list[pd.DataFrame], started: float) -> None:
+    """Warm up ``args.shards`` monitors in forked processes, then time each hour's tick in all of them at once."""
+    context = multiprocessing.get_context("fork")  # the workers share the simulated history as it is
+    ready = context.Barrier(args.shards + 1, timeout=3_600)
+    results = context.Queue()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Database(f"sqlite:///{Path(tmp) / 'anxin.db'}")
+        db.migrate()
+        db.dispose()  # each shard opens its own connections
+        store = SqliteReadingsStore(Path(tmp) / "readings.db")
+        workers = [context.Process(target=_shard_ticks, args=(Shard(i, args.shards), tmp, history, args,
+                                                               len(hours), ready, results)) for i in range(args.shards)]
+        for worker in workers:
+            worker.start()
+        try:
+            ready.wait()  # every shard is warmed up
+            warm_s = time.perf_counter() - started
+            timed: list[dict[int, tuple[float, int]]] = [{} for _ in hours]
+            sizes: dict[int, tuple[int, float]] = {}
+            for k, hour in enumerate(hours):
+                _write(store, hour)
+                ready.wait()  # the shards tick now
+                while len(timed[k]) < len(workers):  # a shard may report its size before another its tick
+                    _receive(results.get(timeout=3_600), timed, sizes)
+            while len(sizes) < len(workers):
+                _receive(results.get(timeout=600), timed, sizes)
+        finally:
+            for worker in workers:
+                worker.join(timeout=60)
+                if worker.is_alive():
+                    worker.kill()
+            store.close()
+    per_meter = sum(size for size, _ in sizes.values()) / args.meters
+    peak_mb = max(peak for _, peak in sizes.values())
+    slowest = [max(seconds for seconds, _ in tick.values()) for tick in timed]
+    print(f"{args.meters:,} meters in {args.shards} shards, a process each; {len(hours[0]):,} readings in the first "
+          f"tick, {len(history):,} readings of {args.history_days:g} days warm-up ({warm_s:.0f} s, not timed); "
+          f"load average {os.getloadavg()[0]:.2f}")
+    for k, tick in enumerate(timed):
+        shards = ", ".join(f"{tick[i][0]:.3f}" for i in sorted(tick))
+        print(f"  tick {k + 1}: slowest shard {slowest[k]:.3f} s wall (shards {shards} s); alerts raised + resolved: "
+              f"{sum(changed for _, changed in tick.values()):,}")
+    print(f"  {len(hours)} hourly ticks in turn      {', '.join(f'{t:.3f}' for t in slowest)} s wall; "
+          f"median {float(np.median(slowest)):.3f} s (target < 1 s)")
+    print(f"  memory per meter             {per_meter:8.0f} B of carried and learned state (target < 2048 B); "
+          f"peak RSS {peak_mb:,.0f} MB in the largest shard")
+    sys.stdout.flush()
+
+
+def _receive(message: tuple, timed: list[dict], sizes: dict) -> None:
+    """File a shard's message: ("tick", shard, k, seconds, alerts changed) or ("size", shard, bytes, peak MB)."""
+    what, index, *figures = message
+    if what == "tick":
+        k, seconds, changed = figures
+        timed[k][index] = (seconds, changed)
+    else:
+        sizes[index] = tuple(figures)
+
+
+def _shard_ticks(shard: Shard, tmp: str, history: pd.DataFrame, args: argparse.Namespace, ticks: int,
+                 ready, results) -> None:
+    """One shard's process: warm up, then tick each hour when the parent has written it."""
+    try:
+        clock = {"now": _tick_time(-1)}
+        db = Database(f"sqlite:///{Path(tmp) / 'anxin.db'}")
+        store = SqliteReadingsStore(Path(tmp) / "readings.db")
+        monitor = _warmed_monitor(history, store, store, db, args.history_days, clock, shard)
+        ready.wait()
+        for k in range(ticks):
+            ready.wait()
+            clock["now"] = _tick_time(k)
+            tick_started = time.perf_counter()
+            reports = monitor.tick()
+            results.put(("tick", shard.index, k, time.perf_counter() - tick_started, _changed(reports)))
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        results.put(("size", shard.index, state_bytes(monitor), peak_mb))
+        store.close()
+        db.dispose()
+    except BaseException:
+        ready.abort()  # the parent stops waiting, with an error, instead of an hour's timeout
+        raise
 
 
 if __name__ == "__main__":

@@ -17,3 +17,20 @@ def test_the_tick_benchmark_prints_the_store_read_the_step_the_tick_and_memory_p
     assert ticks and float(ticks.group(4)) == sorted(float(t) for t in ticks.groups()[:3])[1]
     per_meter = float(re.search(r"memory per meter\s+(\d+) B", out).group(1))
     assert 0 < per_meter < 100_000
+
+
+def test_shards_ticking_side_by_side_change_the_alerts_one_monitor_changes(capsys):
+    tick.main(["--meters", "300"])
+    whole = capsys.readouterr().out
+    tick.main(["--meters", "300", "--shards", "2"])
+    sharded = capsys.readouterr().out
+    assert sharded.startswith("300 meters in 2 shards, a process each; ")
+    one = re.search(r"alerts raised \+ resolved: ([\d,]+), ([\d,]+), ([\d,]+)", whole).groups()
+    ticks = re.findall(r"tick \d: slowest shard (\d+\.\d{3}) s wall \(shards (\d+\.\d{3}), (\d+\.\d{3}) s\); "
+                       r"alerts raised \+ resolved: ([\d,]+)", sharded)
+    assert len(ticks) == 3 and any(changed != "0" for *_, changed in ticks)
+    assert [changed for *_, changed in ticks] == list(one)
+    for slowest, first, second, _ in ticks:
+        assert float(slowest) == max(float(first), float(second))
+    per_meter = float(re.search(r"memory per meter\s+(\d+) B", sharded).group(1))
+    assert 0 < per_meter < 100_000
