@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         warm_s = time.perf_counter() - started
         _write(store, batch)
         clock["now"] = _tick_time(0)
-        now_ms = NOW_MS + 120_000
+        now_ms = to_ms(clock["now"])
         # The step alone, on the same batch and carry (it returns the new carry; the monitor keeps its own).
         step_batch, _ = store.changes(monitor._cursor)
         step_started, step_cpu_started = time.perf_counter(), time.process_time()
@@ -225,12 +225,13 @@ def _sharded(args: argparse.Namespace, history: pd.DataFrame, hours: list[pd.Dat
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{Path(tmp) / 'anxin.db'}")
         db.migrate()
-        db.dispose()  # each shard opens its own connections
-        store = SqliteReadingsStore(Path(tmp) / "readings.db")
+        db.dispose()  # each shard opens its own connections: none may cross the fork
+        SqliteReadingsStore(Path(tmp) / "readings.db").close()  # its schema, before the shards open it
         workers = [context.Process(target=_shard_ticks, args=(Shard(i, args.shards), tmp, history, args,
                                                                len(hours), ready, results)) for i in range(args.shards)]
         for worker in workers:
             worker.start()
+        store = SqliteReadingsStore(Path(tmp) / "readings.db")
         try:
             ready.wait()  # every shard is warmed up
             warm_s = time.perf_counter() - started
