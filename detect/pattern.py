@@ -477,7 +477,8 @@ class UnusualPatternDetector(BaseEstimator):
         ok = ~bad[settled["row"].to_numpy()] & (silence[settled["row"].to_numpy()] < self.max_silence_ms_)
         judged = settled[ok].reset_index(drop=True)
 
-        still = candidates[~found].groupby("meter_id").tail(1).set_index("meter_id")
+        # Each meter's last day still waiting (a hash of the ids, not a groupby: the same rows, in the same order).
+        still = candidates[~found].drop_duplicates("meter_id", keep="last").set_index("meter_id")
         pending = pd.DataFrame({"waiting_day": still["day"], "waiting_first_h": still["first_use_h"],
                                 "waiting_l": still["daily_l"], "waiting_night_l": still["night_l"],
                                 "waiting_active": still["active_hours"], "waiting_flagged": still["flagged"]},
