@@ -1,6 +1,6 @@
 """Detector tick at city scale: one live Monitor tick over N meters whose last hour just arrived.
 
-Run: ``python -m bench.tick [--meters 100000] [--history-days 8] [--ticks 3]``. Not timed: a vectorised
+Run: ``python -m bench.tick [--meters 100000] [--history-days 8] [--ticks 3] [--shards 1]``. Not timed: a vectorised
 generator makes ``history-days`` of hourly readings per meter (a daily routine, some households
 still, some meters dead), the learning detectors are fitted on them and every detector steps
 through them, so the monitor carries the state a long-running ``anxin detect`` would; its alerts are
