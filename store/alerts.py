@@ -8,7 +8,7 @@ audit trail (``AlertEvent``), by whom (None: anxin itself) and when.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +22,7 @@ from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertSta
 AUTO_RESOLVED_NOTE = "resolved automatically: the condition ended"
 LATE_NOTE = "recorded already resolved: the data showing it arrived after it had ended"
 _ALERTS = Alert.__table__
+_PER_QUERY = 500  # ids or episodes a query looks up: a bound parameter each, well inside every backend's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,17 +191,15 @@ def _unresolved_rows(session: Session, kind: str, meters: Collection[str] | None
     if meters is None:
         rows = session.execute(query).all()
     else:
-        chosen = list(meters)
-        rows = [row for at in range(0, len(chosen), 500)  # a bound parameter each
-                for row in session.execute(query.where(Alert.meter_id.in_(chosen[at:at + 500])))]
+        rows = [row for chunk in _chunks(list(meters))
+                for row in session.execute(query.where(Alert.meter_id.in_(chunk)))]
     return sorted(rows, key=lambda row: row.meter_id)
 
 
 def _alerts_by_id(session: Session, ids: list[int]) -> dict[int, Alert]:
     """The alerts with these ids, as objects to change, fetched in chunks (a bound parameter each)."""
     alerts: dict[int, Alert] = {}
-    for at in range(0, len(ids), 500):
-        chunk = ids[at:at + 500]
+    for chunk in _chunks(ids):
         alerts.update((a.id, a) for a in session.scalars(select(Alert).where(Alert.id.in_(chunk))))
     return alerts
 
@@ -208,14 +207,12 @@ def _alerts_by_id(session: Session, ids: list[int]) -> dict[int, Alert]:
 def _record_sync(session: Session, report: SyncReport, now: datetime, escalations: list[dict]) -> None:
     """The audit trail of one sync, in one insert: the ``escalations``' events, then what anxin
     itself did to each other alert."""
-    events = list(escalations)
-    for alerts, action in (
-        (report.raised, AlertAction.raised),
-        (report.resolved, AlertAction.auto_resolved),
-        (report.recorded, AlertAction.raised),
-    ):
-        events += [_event(alert.id, action, now, str(alert.severity) if action == AlertAction.raised
-                          else AUTO_RESOLVED_NOTE) for alert in alerts]
+    events = [
+        *escalations,
+        *(_event(alert.id, AlertAction.raised, now, str(alert.severity)) for alert in report.raised),
+        *(_event(alert.id, AlertAction.auto_resolved, now, AUTO_RESOLVED_NOTE) for alert in report.resolved),
+        *(_event(alert.id, AlertAction.raised, now, str(alert.severity)) for alert in report.recorded),
+    ]
     if events:
         session.execute(insert(AlertEvent.__table__), events)
 
@@ -246,12 +243,10 @@ def events_of(session: Session, alert_id: int) -> list[AlertEvent]:
 def _alerts_of_episodes(session: Session, kind: str, episodes: list[tuple[str, datetime]]
                         ) -> dict[tuple[str, datetime], Row]:
     """The alerts of ``kind`` that exist for these episodes (meter_id, started_at), as rows (id,
-    meter_id, started_at, severity), in a query per 500 episodes rather than one each: the end of a
-    day changes thousands of episodes at once."""
+    meter_id, started_at, severity), in a query per ``_PER_QUERY`` episodes rather than one each: a
+    burst changes thousands of episodes at once."""
     found: dict[tuple[str, datetime], Row] = {}
-    wanted = sorted(set(episodes))
-    for at in range(0, len(wanted), 500):
-        chunk = wanted[at:at + 500]
+    for chunk in _chunks(sorted(set(episodes))):
         # Every pair of the chunk's meters and starts: a superset, of which only the wanted are kept.
         query = select(Alert.id, Alert.meter_id, Alert.started_at, Alert.severity).where(
             Alert.kind == kind, Alert.meter_id.in_({m for m, _ in chunk}),
@@ -261,6 +256,12 @@ def _alerts_of_episodes(session: Session, kind: str, episodes: list[tuple[str, d
             if (row.meter_id, row.started_at) in keys:
                 found[(row.meter_id, row.started_at)] = row
     return found
+
+
+def _chunks(items: list) -> Iterator[list]:
+    """``items`` in slices of ``_PER_QUERY``, one query each."""
+    for at in range(0, len(items), _PER_QUERY):
+        yield items[at:at + _PER_QUERY]
 
 
 def get_alert(session: Session, alert_id: int) -> Alert:
