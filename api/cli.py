@@ -46,7 +46,15 @@ def setup_logging(settings: Settings | None = None) -> None:
 @app.command()
 def ingest(config: ConfigOption = None) -> None:
     """Read meter messages from MQTT, validate them and store them."""
-    from api.wiring import Background, Stores, build_ingester, metrics_registry, serve_ingest_metrics, start_ingester
+    from api.wiring import (
+        Background,
+        Stores,
+        build_ingester,
+        freeze_startup_objects,
+        metrics_registry,
+        serve_ingest_metrics,
+        start_ingester,
+    )
 
     settings = settings_or_exit(config)
     setup_logging(settings)
@@ -60,7 +68,9 @@ def ingest(config: ConfigOption = None) -> None:
         raise typer.Exit(2) from exc
     stores = Stores(settings)
     background = Background()
-    start_ingester(background, *build_ingester(settings, stores, registry=registry))
+    parts = build_ingester(settings, stores, registry=registry)
+    freeze_startup_objects()
+    start_ingester(background, *parts)
     _wait_for_signal(background)
     stores.close()
     if metrics_server is not None:
@@ -74,12 +84,13 @@ def detect(
     once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
 ) -> None:
     """Run the detectors on a tick over the stored readings and keep the alerts up to date."""
-    from api.wiring import Background, Stores, build_monitor, start_detector
+    from api.wiring import Background, Stores, build_monitor, freeze_startup_objects, start_detector
 
     settings = settings_or_exit(config)
     setup_logging(settings)
     stores = Stores(settings)
     monitor = build_monitor(settings, stores)
+    freeze_startup_objects()
     if once:
         monitor.tick()
     else:
@@ -96,12 +107,13 @@ def notify(
     once: Annotated[bool, typer.Option("--once", help="Run one round and exit.")] = False,
 ) -> None:
     """Send the notices: new alerts, escalations, reminders and the daily digest, with retries."""
-    from api.wiring import Background, Stores, build_notifier, start_notifier
+    from api.wiring import Background, Stores, build_notifier, freeze_startup_objects, start_notifier
 
     settings = settings_or_exit(config)
     setup_logging(settings)
     stores = Stores(settings)
     notifier = build_notifier(settings, stores)
+    freeze_startup_objects()
     if once:
         notifier.tick()
     else:
@@ -464,10 +476,11 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 def _serve(settings: Settings, stores, background=None, registry=None) -> None:
     from api.app import create_app
-    from api.wiring import metrics_registry, serve_api
+    from api.wiring import freeze_startup_objects, metrics_registry, serve_api
 
     application = create_app(settings=settings, db=stores.db, readings=stores.readings,
                              metrics_registry=registry if registry is not None else metrics_registry())
+    freeze_startup_objects()
     serve_api(application, host=settings.api_host, port=settings.api_port, background=background,
               log_format=settings.log_format)
 

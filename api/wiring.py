@@ -6,6 +6,7 @@ This is the one module outside ``ingest/`` that imports it, so that ``anxin run`
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -258,6 +259,25 @@ def publish_replay(settings: Settings, readings, *, start_ms: int, speed: float,
         client.loop_stop()
 
 
+def freeze_startup_objects() -> int:
+    """Take what a built service holds for its lifetime (the imported modules, their functions
+    and classes, the settings and stores) out of the garbage collector's full collections, and
+    return how many objects that is.
+
+    A full collection walks every object the collector tracks, and stops every thread while it
+    does. With pandas, scikit-learn, SQLAlchemy and FastAPI imported that is about 220,000
+    objects and 0.15 s on the 2-core machine: once or twice in each detector tick, and in the
+    API a pause of every request in flight (its p99 on PostgreSQL fell about threefold; the
+    README's API section). Frozen, a full collection walks only what was made since. Startup's
+    own garbage is collected first, since frozen objects are never collected.
+    """
+    gc.collect()
+    gc.freeze()
+    count = gc.get_freeze_count()
+    log.info("%d objects made at startup are out of the garbage collector's full collections", count)
+    return count
+
+
 def worker_app():
     """The API of one ``anxin api`` worker process (``ANXIN_API_WORKERS`` > 1), built from the environment."""
     from api.app import create_app
@@ -266,7 +286,10 @@ def worker_app():
     settings = load_settings()
     configure_logging(settings.log_format)
     stores = Stores(settings)
-    return create_app(settings=settings, db=stores.db, readings=stores.readings, metrics_registry=metrics_registry())
+    application = create_app(settings=settings, db=stores.db, readings=stores.readings,
+                             metrics_registry=metrics_registry())
+    freeze_startup_objects()
+    return application
 
 
 def serve_api(application, *, host: str, port: int, background: Background | None = None,

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from api.settings import DetectSettings
-from api.wiring import build_detectors
+from api.wiring import build_detectors, freeze_startup_objects
 from detect.monitor import Monitor
 from detect.shard import Shard
 from store.db import Database
@@ -126,6 +126,7 @@ def _warmed_monitor(history: pd.DataFrame, readings, store: SqliteReadingsStore,
     their state, its alerts synced, its cursor at the end of ``store`` (``readings`` reads it)."""
     monitor = Monitor(detectors=build_detectors(DetectSettings()), readings=readings, db=db,
                       history_ms=int(history_days * _DAY_MS), clock=lambda: clock["now"], shard=shard)
+    freeze_startup_objects()  # as `anxin detect` does once it has built its monitor
     warm_ms = to_ms(_tick_time(-1))
     own = monitor._own(history)
     monitor._fit(own)

@@ -62,10 +62,11 @@ def test_anxin_run_ingests_detects_and_serves_in_one_process(mosquitto, tmp_path
                             "--role", "admin"], env={**os.environ, **env}, capture_output=True, text=True)
     token = users.stdout.strip().splitlines()[-1]
     port = free_port()
-    process, _ = spawn("run", "--host", "127.0.0.1", "--port", str(port), env=env)
+    process, lines = spawn("run", "--host", "127.0.0.1", "--port", str(port), env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: healthy(base), timeout_s=30, what="anxin run to answer /health")
+        line_with(lines, "objects made at startup are out of the garbage collector's full collections")
         ts = datetime.now(UTC).replace(microsecond=0).isoformat()
         subprocess.run(["mosquitto_pub", "-p", str(mosquitto.port), "-q", "1", "-t", "meters/flat-7/readings",
                         "-m", json.dumps({"ts": ts, "total_l": 10.5})], check=True, timeout=10)
