@@ -126,7 +126,6 @@ def _warmed_monitor(history: pd.DataFrame, readings, store: SqliteReadingsStore,
     their state, its alerts synced, its cursor at the end of ``store`` (``readings`` reads it)."""
     monitor = Monitor(detectors=build_detectors(DetectSettings()), readings=readings, db=db,
                       history_ms=int(history_days * _DAY_MS), clock=lambda: clock["now"], shard=shard)
-    freeze_startup_objects()  # as `anxin detect` does once it has built its monitor
     warm_ms = to_ms(_tick_time(-1))
     own = monitor._own(history)
     monitor._fit(own)
@@ -303,4 +302,6 @@ def _shard_ticks(shard: Shard, tmp: str, history: pd.DataFrame, args: argparse.N
 
 
 if __name__ == "__main__":
+    # As `anxin detect` does once built; only when run as a program, since the tests call main().
+    freeze_startup_objects()
     main()
