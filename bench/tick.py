@@ -1,6 +1,6 @@
 """Detector tick at city scale: one live Monitor tick over N meters whose last hour just arrived.
 
-Run: ``python -m bench.tick [--meters 100000] [--history-days 8] [--ticks 3] [--shards 1]``. Not timed: a vectorised
+Run: ``python -m bench.tick [--meters 100000] [--history-days 8] [--ticks 3] [--shards 1] [--database sqlite]``. Not timed: a vectorised
 generator makes ``history-days`` of hourly readings per meter (a daily routine, some households
 still, some meters dead), the learning detectors are fitted on them and every detector steps
 through them, so the monitor carries the state a long-running ``anxin detect`` would; its alerts are
@@ -14,17 +14,22 @@ the learned per-meter state, with the meter ids they are keyed by, divided by th
 With ``--shards N``, N monitors tick instead, one process each, as ``ANXIN_DETECT_SHARD=i/N`` runs
 them: each warms up on its own meters, then they tick the same hours side by side, every shard
 reading all that arrived and keeping its own meters. A tick is over when its slowest shard is.
+
+The alerts go to a SQLite database beside the readings, or with ``--database postgresql`` to a new
+database on the local PostgreSQL (as a city's detector shards share one), dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -149,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ticks", type=int, default=3, help="hourly ticks timed one after another (at least 1)")
     parser.add_argument("--shards", type=int, default=1,
                         help="detector shards ticking side by side, a process each (ANXIN_DETECT_SHARD)")
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="where the alerts go: SQLite beside the readings, or a new PostgreSQL database")
     args = parser.parse_args(argv)
     if args.ticks < 1:
         parser.error("--ticks must be at least 1")
@@ -161,47 +168,69 @@ def main(argv: list[str] | None = None) -> None:
     ts = readings["ts_ms"].to_numpy()
     history, batch = readings[ts < NOW_MS], readings[ts == NOW_MS]
     later = [readings[ts == NOW_MS + k * _HOUR_MS] for k in range(1, args.ticks)]
-    if args.shards > 1:
-        _sharded(args, history, [batch, *later], started)
+    with tempfile.TemporaryDirectory() as tmp, _alerts_database(args.database, tmp) as url:
+        if args.shards > 1:
+            _sharded(args, history, [batch, *later], started, tmp, url)
+        else:
+            _one_monitor(args, history, batch, later, started, tmp, url)
+
+
+@contextlib.contextmanager
+def _alerts_database(database: str, tmp: str) -> Iterator[str]:
+    """The URL of the alerts database: SQLite in ``tmp``, or a new PostgreSQL database, dropped afterwards."""
+    if database == "sqlite":
+        yield f"sqlite:///{Path(tmp) / 'anxin.db'}"
         return
+    from tests.servers import create_postgres_database, drop_postgres_database
+
+    url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+def _one_monitor(args: argparse.Namespace, history: pd.DataFrame, batch: pd.DataFrame, later: list[pd.DataFrame],
+                 started: float, tmp: str, url: str) -> None:
+    """Warm up one monitor, then time its ticks."""
     clock = {"now": _tick_time(-1)}
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'anxin.db'}")
-        db.migrate()
-        store = SqliteReadingsStore(Path(tmp) / "readings.db")
-        timed_store = TimedStore(store)
-        monitor = _warmed_monitor(history, timed_store, store, db, args.history_days, clock)
-        warm_s = time.perf_counter() - started
-        _write(store, batch)
-        clock["now"] = _tick_time(0)
-        now_ms = to_ms(clock["now"])
-        # The step alone, on the same batch and carry (it returns the new carry; the monitor keeps its own).
-        step_batch, _ = store.changes(monitor._cursor)
-        step_started, step_cpu_started = time.perf_counter(), time.process_time()
-        by_kind, _ = monitor._step(step_batch, now_ms)
-        step_s, step_cpu = time.perf_counter() - step_started, time.process_time() - step_cpu_started
-        timed_store.changes_s = 0.0
-        tick_started, cpu_started = time.perf_counter(), time.process_time()
-        reports = monitor.tick()
-        tick_s, tick_cpu = time.perf_counter() - tick_started, time.process_time() - cpu_started
-        read_s = timed_store.changes_s
-        ticks_s, changed = [tick_s], [_changed(reports)]
-        for k, hour in enumerate(later, start=1):  # the next hours, as the monitor ticks on
-            _write(store, hour)
-            clock["now"] = _tick_time(k)
-            next_started = time.perf_counter()
-            next_reports = monitor.tick()
-            ticks_s.append(time.perf_counter() - next_started)
-            changed.append(_changed(next_reports))
-        per_meter = state_bytes(monitor) / args.meters
-        store.close()
-        db.dispose()
+    db = Database(url)
+    db.migrate()
+    store = SqliteReadingsStore(Path(tmp) / "readings.db")
+    timed_store = TimedStore(store)
+    monitor = _warmed_monitor(history, timed_store, store, db, args.history_days, clock)
+    warm_s = time.perf_counter() - started
+    _write(store, batch)
+    clock["now"] = _tick_time(0)
+    now_ms = to_ms(clock["now"])
+    # The step alone, on the same batch and carry (it returns the new carry; the monitor keeps its own).
+    step_batch, _ = store.changes(monitor._cursor)
+    step_started, step_cpu_started = time.perf_counter(), time.process_time()
+    by_kind, _ = monitor._step(step_batch, now_ms)
+    step_s, step_cpu = time.perf_counter() - step_started, time.process_time() - step_cpu_started
+    timed_store.changes_s = 0.0
+    tick_started, cpu_started = time.perf_counter(), time.process_time()
+    reports = monitor.tick()
+    tick_s, tick_cpu = time.perf_counter() - tick_started, time.process_time() - cpu_started
+    read_s = timed_store.changes_s
+    ticks_s, changed = [tick_s], [_changed(reports)]
+    for k, hour in enumerate(later, start=1):  # the next hours, as the monitor ticks on
+        _write(store, hour)
+        clock["now"] = _tick_time(k)
+        next_started = time.perf_counter()
+        next_reports = monitor.tick()
+        ticks_s.append(time.perf_counter() - next_started)
+        changed.append(_changed(next_reports))
+    per_meter = state_bytes(monitor) / args.meters
+    store.close()
+    db.dispose()
     raised = sum(len(r.raised) for r in reports.values())
     resolved = sum(len(r.resolved) for r in reports.values())
     open_now = sum(int(e["ended_ms"].isna().sum()) for e in by_kind.values())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.meters:,} meters, {len(batch):,} readings in the tick, {len(history):,} readings of "
-          f"{args.history_days:g} days warm-up ({warm_s:.0f} s, not timed); load average {os.getloadavg()[0]:.2f}")
+          f"{args.history_days:g} days warm-up ({warm_s:.0f} s, not timed); alerts in {args.database}; "
+          f"load average {os.getloadavg()[0]:.2f}")
     print(f"  store read (SQLite changes)  {read_s:8.3f} s")
     print(f"  detectors step               {step_s:8.3f} s  wall, {step_cpu:.3f} s CPU "
           f"({len(batch) / step_s:,.0f} readings/s)")
@@ -217,45 +246,45 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout.flush()
 
 
-def _sharded(args: argparse.Namespace, history: pd.DataFrame, hours: list[pd.DataFrame], started: float) -> None:
+def _sharded(args: argparse.Namespace, history: pd.DataFrame, hours: list[pd.DataFrame], started: float,
+             tmp: str, url: str) -> None:
     """Warm up ``args.shards`` monitors in forked processes, then time each hour's tick in all of them at once."""
     context = multiprocessing.get_context("fork")  # the workers share the simulated history as it is
     ready = context.Barrier(args.shards + 1, timeout=3_600)
     results = context.Queue()
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(f"sqlite:///{Path(tmp) / 'anxin.db'}")
-        db.migrate()
-        db.dispose()  # each shard opens its own connections: none may cross the fork
-        SqliteReadingsStore(Path(tmp) / "readings.db").close()  # its schema, before the shards open it
-        workers = [context.Process(target=_shard_ticks, args=(Shard(i, args.shards), tmp, history, args,
-                                                               len(hours), ready, results)) for i in range(args.shards)]
+    db = Database(url)
+    db.migrate()
+    db.dispose()  # each shard opens its own connections: none may cross the fork
+    SqliteReadingsStore(Path(tmp) / "readings.db").close()  # its schema, before the shards open it
+    workers = [context.Process(target=_shard_ticks, args=(Shard(i, args.shards), tmp, url, history, args,
+                                                           len(hours), ready, results)) for i in range(args.shards)]
+    for worker in workers:
+        worker.start()
+    store = SqliteReadingsStore(Path(tmp) / "readings.db")
+    try:
+        ready.wait()  # every shard is warmed up
+        warm_s = time.perf_counter() - started
+        timed: list[dict[int, tuple[float, int]]] = [{} for _ in hours]
+        sizes: dict[int, tuple[int, float]] = {}
+        for k, hour in enumerate(hours):
+            _write(store, hour)
+            ready.wait()  # the shards tick now
+            while len(timed[k]) < len(workers):  # a shard may report its size before another its tick
+                _receive(results.get(timeout=3_600), timed, sizes)
+        while len(sizes) < len(workers):
+            _receive(results.get(timeout=600), timed, sizes)
+    finally:
         for worker in workers:
-            worker.start()
-        store = SqliteReadingsStore(Path(tmp) / "readings.db")
-        try:
-            ready.wait()  # every shard is warmed up
-            warm_s = time.perf_counter() - started
-            timed: list[dict[int, tuple[float, int]]] = [{} for _ in hours]
-            sizes: dict[int, tuple[int, float]] = {}
-            for k, hour in enumerate(hours):
-                _write(store, hour)
-                ready.wait()  # the shards tick now
-                while len(timed[k]) < len(workers):  # a shard may report its size before another its tick
-                    _receive(results.get(timeout=3_600), timed, sizes)
-            while len(sizes) < len(workers):
-                _receive(results.get(timeout=600), timed, sizes)
-        finally:
-            for worker in workers:
-                worker.join(timeout=60)
-                if worker.is_alive():
-                    worker.kill()
-            store.close()
+            worker.join(timeout=60)
+            if worker.is_alive():
+                worker.kill()
+        store.close()
     per_meter = sum(size for size, _ in sizes.values()) / args.meters
     peak_mb = max(peak for _, peak in sizes.values())
     slowest = [max(seconds for seconds, _ in tick.values()) for tick in timed]
     print(f"{args.meters:,} meters in {args.shards} shards, a process each; {len(hours[0]):,} readings in the first "
           f"tick, {len(history):,} readings of {args.history_days:g} days warm-up ({warm_s:.0f} s, not timed); "
-          f"load average {os.getloadavg()[0]:.2f}")
+          f"alerts in {args.database}; load average {os.getloadavg()[0]:.2f}")
     for k, tick in enumerate(timed):
         shards = ", ".join(f"{tick[i][0]:.3f}" for i in sorted(tick))
         print(f"  tick {k + 1}: slowest shard {slowest[k]:.3f} s wall (shards {shards} s); alerts raised + resolved: "
@@ -277,12 +306,12 @@ def _receive(message: tuple, timed: list[dict], sizes: dict) -> None:
         sizes[index] = tuple(figures)
 
 
-def _shard_ticks(shard: Shard, tmp: str, history: pd.DataFrame, args: argparse.Namespace, ticks: int,
+def _shard_ticks(shard: Shard, tmp: str, url: str, history: pd.DataFrame, args: argparse.Namespace, ticks: int,
                  ready, results) -> None:
     """One shard's process: warm up, then tick each hour when the parent has written it."""
     try:
         clock = {"now": _tick_time(-1)}
-        db = Database(f"sqlite:///{Path(tmp) / 'anxin.db'}")
+        db = Database(url)
         store = SqliteReadingsStore(Path(tmp) / "readings.db")
         monitor = _warmed_monitor(history, store, store, db, args.history_days, clock, shard)
         ready.wait()

@@ -34,3 +34,41 @@ def test_shards_ticking_side_by_side_change_the_alerts_one_monitor_changes(capsy
         assert float(slowest) == max(float(first), float(second))
     per_meter = float(re.search(r"memory per meter\s+(\d+) B", sharded).group(1))
     assert 0 < per_meter < 100_000
+
+
+def test_with_the_alerts_in_postgresql_the_ticks_change_the_alerts_they_change_in_sqlite(capsys, monkeypatch):
+    from sqlalchemy import create_engine
+
+    from tests import servers
+
+    def databases() -> set[str]:
+        engine = create_engine(servers.POSTGRES_ADMIN_URL)
+        with engine.connect() as conn:
+            names = set(conn.exec_driver_sql("SELECT datname FROM pg_database").scalars())
+        engine.dispose()
+        return names
+
+    alerts_there: list[int] = []
+    drop = servers.drop_postgres_database
+
+    def count_then_drop(url: str) -> None:  # what the run left in its database, before it goes
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.connect() as conn:
+            alerts_there.append(conn.exec_driver_sql("SELECT count(*) FROM alerts").scalar())
+        engine.dispose()
+        drop(url)
+
+    monkeypatch.setattr(servers, "drop_postgres_database", count_then_drop)
+    changed = r"alerts raised \+ resolved: ([\d,]+), ([\d,]+), ([\d,]+)"
+    tick.main(["--meters", "300"])
+    in_sqlite = re.search(changed, capsys.readouterr().out).groups()
+    before = databases()
+    tick.main(["--meters", "300", "--database", "postgresql"])
+    one = capsys.readouterr().out
+    tick.main(["--meters", "300", "--database", "postgresql", "--shards", "2"])
+    sharded = capsys.readouterr().out
+    assert "alerts in postgresql" in one and "alerts in postgresql" in sharded
+    assert re.search(changed, one).groups() == in_sqlite
+    assert tuple(re.findall(r"tick \d: slowest shard .*; alerts raised \+ resolved: ([\d,]+)", sharded)) == in_sqlite
+    assert len(alerts_there) == 2 and alerts_there[0] == alerts_there[1] > 0  # the alerts went to PostgreSQL
+    assert databases() == before  # each run dropped the database it made
