@@ -8,13 +8,14 @@ audit trail (``AlertEvent``), by whom (None: anxin itself) and when.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, Row, func, insert, select
 from sqlalchemy.orm import Session
 
+from store.batches import chunks
 from store.errors import InvalidTransition, NotFound
 from store.links import current_households
 from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertStatus, Outcome, Severity, User
@@ -22,7 +23,6 @@ from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertSta
 AUTO_RESOLVED_NOTE = "resolved automatically: the condition ended"
 LATE_NOTE = "recorded already resolved: the data showing it arrived after it had ended"
 _ALERTS = Alert.__table__
-_PER_QUERY = 500  # ids or episodes a query looks up: a bound parameter each, well inside every backend's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +199,7 @@ def _unresolved_rows(session: Session, kind: str, meters: Collection[str] | None
     if meters is None:
         rows = session.execute(query).all()
     else:
-        rows = [row for chunk in _chunks(list(meters))
+        rows = [row for chunk in chunks(list(meters))
                 for row in session.execute(query.where(Alert.meter_id.in_(chunk)))]
     return sorted(rows, key=lambda row: row.meter_id)
 
@@ -207,7 +207,7 @@ def _unresolved_rows(session: Session, kind: str, meters: Collection[str] | None
 def _alerts_by_id(session: Session, ids: list[int]) -> dict[int, Alert]:
     """The alerts with these ids, as objects to change, fetched in chunks (a bound parameter each)."""
     alerts: dict[int, Alert] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         alerts.update((a.id, a) for a in session.scalars(select(Alert).where(Alert.id.in_(chunk))))
     return alerts
 
@@ -251,10 +251,10 @@ def events_of(session: Session, alert_id: int) -> list[AlertEvent]:
 def _alerts_of_episodes(session: Session, kind: str, episodes: list[tuple[str, datetime]]
                         ) -> dict[tuple[str, datetime], Row]:
     """The alerts of ``kind`` that exist for these episodes (meter_id, started_at), as rows (id,
-    meter_id, started_at, severity), in a query per ``_PER_QUERY`` episodes rather than one each: a
-    burst changes thousands of episodes at once."""
+    meter_id, started_at, severity), in a query per ``PER_QUERY`` episodes (``store.batches``)
+    rather than one each: a burst changes thousands of episodes at once."""
     found: dict[tuple[str, datetime], Row] = {}
-    for chunk in _chunks(sorted(set(episodes))):
+    for chunk in chunks(sorted(set(episodes))):
         # Every pair of the chunk's meters and starts: a superset, of which only the wanted are kept.
         query = select(Alert.id, Alert.meter_id, Alert.started_at, Alert.severity).where(
             Alert.kind == kind, Alert.meter_id.in_({m for m, _ in chunk}),
@@ -264,12 +264,6 @@ def _alerts_of_episodes(session: Session, kind: str, episodes: list[tuple[str, d
             if (row.meter_id, row.started_at) in keys:
                 found[(row.meter_id, row.started_at)] = row
     return found
-
-
-def _chunks(items: list) -> Iterator[list]:
-    """``items`` in slices of ``_PER_QUERY``, one query each."""
-    for at in range(0, len(items), _PER_QUERY):
-        yield items[at:at + _PER_QUERY]
 
 
 def get_alert(session: Session, alert_id: int) -> Alert:

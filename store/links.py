@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from store.batches import chunks
 from store.errors import StoreError
 from store.models import MeterLink
 
@@ -23,13 +24,9 @@ class InvalidLink(StoreError, ValueError):
 
 def current_households(session: Session, meter_ids: Iterable[str]) -> dict[str, int]:
     """The household each meter serves now, for the meters linked to one."""
-    ids = sorted(set(meter_ids))
-    if not ids:
-        return {}
-    query = select(MeterLink.meter_id, MeterLink.household_id).where(
-        MeterLink.meter_id.in_(ids), MeterLink.unlinked_at.is_(None)
-    )
-    return dict(session.execute(query).all())
+    query = select(MeterLink.meter_id, MeterLink.household_id).where(MeterLink.unlinked_at.is_(None))
+    return {meter_id: household_id for chunk in chunks(sorted(set(meter_ids)))
+            for meter_id, household_id in session.execute(query.where(MeterLink.meter_id.in_(chunk)))}
 
 
 def current_meter(session: Session, household_id: int) -> MeterLink | None:

@@ -166,6 +166,29 @@ def test_a_day_end_of_many_episodes_keeps_what_people_resolved_and_records_each_
     assert {m for m, status, note in rows if status == "resolved"} == set(closed_by_person)
 
 
+def test_a_district_gone_still_at_once_raises_an_alert_on_every_meter_past_a_query_s_parameter_limit(database):
+    # A water cut on a city's fleet: 70,000 meters go still in the same hour, more ids than one
+    # PostgreSQL statement may bind (65,535). Two linked meters, far apart, keep their households.
+    from store.links import link_meter
+    from store.registry import create_building, create_community, create_household
+
+    meters = [f"m{i:06d}" for i in range(70_000)]
+    with database.session() as session:
+        community = create_community(session, name="c", now=T0)
+        building = create_building(session, community_id=community.id, name="b")
+        households = {m: create_household(session, building_id=building.id, unit=m, now=T0).id
+                      for m in (meters[10], meters[-10])}
+        for meter, household in households.items():
+            link_meter(session, meter_id=meter, household_id=household, at=T0)
+    report = sync(database, [episode(meter=m) for m in meters], now=T0 + 12 * HOUR)
+    assert len(report.raised) == 70_000
+    with database.session() as session:
+        rows = dict(session.execute(select(Alert.meter_id, Alert.household_id)).all())
+    assert len(rows) == 70_000
+    assert {m: rows[m] for m in households} == households
+    assert sum(household is not None for household in rows.values()) == 2
+
+
 def trail(session, alert_id):
     return [(e.action, e.detail, e.at, e.user_id) for e in events_of(session, alert_id)]
 
