@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Row, func, insert, select
 from sqlalchemy.orm import Session
 
-from store.batches import chunks
+from store.batches import chunks, one_of
 from store.errors import InvalidTransition, NotFound
 from store.links import current_households
 from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertStatus, Outcome, Severity, User
@@ -200,7 +200,7 @@ def _unresolved_rows(session: Session, kind: str, meters: Collection[str] | None
         rows = session.execute(query).all()
     else:
         rows = [row for chunk in chunks(list(meters))
-                for row in session.execute(query.where(Alert.meter_id.in_(chunk)))]
+                for row in session.execute(query.where(one_of(session, Alert.meter_id, chunk)))]
     return sorted(rows, key=lambda row: row.meter_id)
 
 
@@ -208,7 +208,7 @@ def _alerts_by_id(session: Session, ids: list[int]) -> dict[int, Alert]:
     """The alerts with these ids, as objects to change, fetched in chunks (a bound parameter each)."""
     alerts: dict[int, Alert] = {}
     for chunk in chunks(ids):
-        alerts.update((a.id, a) for a in session.scalars(select(Alert).where(Alert.id.in_(chunk))))
+        alerts.update((a.id, a) for a in session.scalars(select(Alert).where(one_of(session, Alert.id, chunk))))
     return alerts
 
 
@@ -257,8 +257,8 @@ def _alerts_of_episodes(session: Session, kind: str, episodes: list[tuple[str, d
     for chunk in chunks(sorted(set(episodes))):
         # Every pair of the chunk's meters and starts: a superset, of which only the wanted are kept.
         query = select(Alert.id, Alert.meter_id, Alert.started_at, Alert.severity).where(
-            Alert.kind == kind, Alert.meter_id.in_({m for m, _ in chunk}),
-            Alert.started_at.in_({started for _, started in chunk}))
+            Alert.kind == kind, one_of(session, Alert.meter_id, {m for m, _ in chunk}),
+            one_of(session, Alert.started_at, {started for _, started in chunk}))
         keys = set(chunk)
         for row in session.execute(query):
             if (row.meter_id, row.started_at) in keys:

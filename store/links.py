@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.batches import chunks
+from store.batches import chunks, one_of
 from store.errors import StoreError
 from store.models import MeterLink
 
@@ -26,7 +26,7 @@ def current_households(session: Session, meter_ids: Iterable[str]) -> dict[str, 
     """The household each meter serves now, for the meters linked to one."""
     query = select(MeterLink.meter_id, MeterLink.household_id).where(MeterLink.unlinked_at.is_(None))
     return {meter_id: household_id for chunk in chunks(sorted(set(meter_ids)))
-            for meter_id, household_id in session.execute(query.where(MeterLink.meter_id.in_(chunk)))}
+            for meter_id, household_id in session.execute(query.where(one_of(session, MeterLink.meter_id, chunk)))}
 
 
 def current_meter(session: Session, household_id: int) -> MeterLink | None:
