@@ -28,6 +28,7 @@ bench: $(BIN)/anxin services
 	$(BIN)/python -m bench.ingest --store both --batch 96 --backlog --ingesters 2
 	$(BIN)/python -m bench.mqtt_read
 	$(BIN)/python -m bench.tick
+	$(BIN)/python -m bench.tick --database postgresql
 	$(BIN)/python -m bench.backtest
 	$(BIN)/python -m bench.api --workers 2
 
