@@ -31,15 +31,12 @@ from sklearn.base import clone
 
 from detect import register
 from detect.csvio import ALERTS_CSV_COLUMNS, CsvFormatError, parse_times_ms, to_iso
-from detect.episodes import concat_episodes, empty_episodes, sort_readings
+from detect.episodes import concat_episodes, empty_episodes, row_ranges, sort_readings
 
 
 _DAY_MS = 86_400_000
 AWAY_CSV_COLUMNS = ["meter_id", "start", "end"]
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
-# After a reading with one of these notes the register's baseline is not that reading (a suspect
-# is pending, or a unit reinterpretation moved the baseline elsewhere).
-_BASELINE_ELSEWHERE = ("suspect", "unit_m3_as_l", "unit_l_as_m3")
 
 
 def learns(detector) -> bool:
@@ -236,12 +233,17 @@ def _walk_forward(readings: pd.DataFrame, detector, replay: _Replay, windows: di
     # Such a detector may judge the whole history once, and take each refit's judgements from it.
     judged = detector.judge_history(history_steps) if history_steps is not None and hasattr(
         detector, "judge_history") else None
+    # Such a detector may learn each refit from the whole history's, not from the window's steps.
+    refits = detector.refits_on_history(history_steps) if history_steps is not None and hasattr(
+        detector, "refits_on_history") else None
     rows = history.rows
     carry, closed, episodes = None, [], None
     for begin in range(replay.clock.first_day_ms, until_ms + 1, refit_ms):
         end = min(begin + refit_ms, until_ms + 1)
         known = rows.known(begin, history_days_ms)
-        if history_steps is not None:
+        if refits is not None:
+            fitted = refits.fit(known)
+        elif history_steps is not None:
             # The window's steps carry the readings' columns too: they are the readings fit is given.
             steps = _window_steps(history_steps, known, detector)
             days = {"days": judged.window(steps, known)} if judged is not None else {}
@@ -282,15 +284,15 @@ class _RowFinder:
             return np.flatnonzero(known if cutoff is None else known & (self.ts >= cutoff))
         upto = self.by_received.first_at(self.meter_codes, begin)
         if cutoff is not None and self.by_ts is not None:
-            return _ranges(self.by_ts.first_at(self.meter_codes, cutoff), upto)
-        rows = _ranges(self.by_received.first_at(self.meter_codes, None), upto)
+            return row_ranges(self.by_ts.first_at(self.meter_codes, cutoff), upto)
+        rows = row_ranges(self.by_received.first_at(self.meter_codes, None), upto)
         return rows if cutoff is None else rows[self.ts[rows] >= cutoff]
 
     def arrived(self, begin: int, end: int) -> np.ndarray:
         """Rows received at or after ``begin`` and before ``end``."""
         if self.by_received.key is None:
             return np.flatnonzero((self.received >= begin) & (self.received < end))
-        return _ranges(self.by_received.first_at(self.meter_codes, begin),
+        return row_ranges(self.by_received.first_at(self.meter_codes, begin),
                        self.by_received.first_at(self.meter_codes, end))
 
     def _cutoff(self, begin: int, history_days_ms: int | None) -> int | None:
@@ -312,16 +314,6 @@ class _MeterTimeKey:
         """Per meter, its first row whose time is at or after ``t`` (None: its first row), else its end."""
         at = 0 if t is None else min(max(t - self.low, 0), self.span)
         return np.searchsorted(self.key, meter_codes * self.span + at)
-
-
-def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """The positions in [start, stop) of every pair, one pair after another."""
-    lengths = np.maximum(stops - starts, 0)
-    total = int(lengths.sum())
-    if not total:
-        return np.zeros(0, dtype="int64")
-    offsets = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
-    return np.arange(total, dtype="int64") + offsets
 
 
 def _fits_from_steps(detector) -> bool:
@@ -353,7 +345,7 @@ def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, detector) -> pd
 
     Alone, a meter's first row in the window has no consumption (NaN, no note) and becomes the
     baseline. In the whole history, once a row has left the baseline at itself (any note but
-    ``_BASELINE_ELSEWHERE``), every later row is judged the same way whatever came before it. So a
+    ``register.BASELINE_ELSEWHERE``), every later row is judged the same way whatever came before it. So a
     meter's window rows are the history's, but for the first one, when they are contiguous there,
     none is stale there (a stale row may not be stale in the window alone) and the first one left
     the baseline at itself. The other meters' rows (rare: a register fault or a late reading at the
@@ -369,7 +361,7 @@ def _window_steps(history_steps: pd.DataFrame, rows: np.ndarray, detector) -> pd
     consumption = steps["consumption_l"].to_numpy(dtype="float64").copy()
     contiguous = rows[ends] - rows[starts] == ends - starts
     stale = np.add.reduceat((note == "stale").astype("int64"), starts) > 0
-    elsewhere = pd.Series(note[starts], dtype=object).isin(_BASELINE_ELSEWHERE).to_numpy()
+    elsewhere = pd.Series(note[starts], dtype=object).isin(register.BASELINE_ELSEWHERE).to_numpy()
     consumption[starts], note[starts] = np.nan, None
     again = ~contiguous | stale | elsewhere
     if again.any():

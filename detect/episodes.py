@@ -71,3 +71,24 @@ def ffill_within_meters(values: np.ndarray, meters: np.ndarray) -> np.ndarray:
     meter_start = np.repeat(first, np.diff(np.r_[first, n]))
     last = np.maximum.accumulate(np.where(np.isnan(values), -1, np.arange(n)))
     return np.where(last >= meter_start, values[np.maximum(last, 0)], np.nan)
+
+
+def next_true_within_meters(flags: np.ndarray, block: np.ndarray) -> np.ndarray:
+    """Per row, the index of the first flagged row at or after it of the same meter (-1: none).
+    ``block`` numbers the meters of rows grouped by meter."""
+    n = len(flags)
+    index = np.where(flags, np.arange(n), n)
+    following = np.minimum.accumulate(index[::-1])[::-1]
+    inside = following < n
+    inside[inside] = block[following[inside]] == block[inside]
+    return np.where(inside, following, -1)
+
+
+def row_ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The positions in [start, stop) of every pair, one pair after another."""
+    lengths = np.maximum(stops - starts, 0)
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype="int64")
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+    return np.arange(total, dtype="int64") + offsets

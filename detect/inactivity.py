@@ -163,10 +163,8 @@ class InactivityDetector(BaseEstimator):
         local = local_ms(ts, self.timezone)
         hour = local // _HOUR_MS % 24
 
-        # Background: the low end of the night-time flow (01:00-05:00), capped.
-        rate = consumption / np.maximum(interval_ms, 1) * _HOUR_MS
-        night = (hour >= 1) & (hour < 5) & (interval_ms > 0) & (interval_ms <= _MAX_RATE_INTERVAL_MS)
-        low = pd.Series(rate[night]).groupby(codes[night]).quantile(0.1).clip(upper=self.max_background_l_per_h)
+        rate, night = night_rates(consumption, interval_ms, hour)
+        low = self._backgrounds(rate[night], codes[night])
         self.background_l_per_h_ = pd.Series(low.to_numpy(), index=pd.Index(names[low.index.to_numpy()]))
         background = np.zeros(len(names))
         background[low.index.to_numpy()] = low.fillna(0.0).to_numpy()  # no usable night: none, as in step
@@ -181,8 +179,17 @@ class InactivityDetector(BaseEstimator):
         keep = _unless_all(enough[meter])
         usual = self._usual_silences(meter[keep], since[keep].astype("int64"), day[keep], hour[keep], elapsed[keep])
         usual.index = names[usual.index]
+        self.warning_h_ = self._warnings(usual)
+
+    def _backgrounds(self, rates: np.ndarray, meters: np.ndarray) -> pd.Series:
+        """Per meter, its background: the low end of its night-time flow (L/h), capped. ``rates``
+        are the night-time steps' flows, of the meters (any keys) in ``meters``, grouped by meter."""
+        return pd.Series(rates).groupby(meters).quantile(0.1).clip(upper=self.max_background_l_per_h)
+
+    def _warnings(self, usual: pd.DataFrame) -> pd.DataFrame:
+        """The silence, per meter and hour of the day, that earns a warning, from the usual silences."""
         warning = (usual + self.warning_margin_h).clip(lower=self.min_warning_h)
-        self.warning_h_ = warning.where(warning < self.ceiling_h)  # at or past the ceiling: the rule decides
+        return warning.where(warning < self.ceiling_h)  # at or past the ceiling: the rule decides
 
     def _usual_silences(self, meter: np.ndarray, since: np.ndarray, day: np.ndarray, hour: np.ndarray,
                         elapsed: np.ndarray) -> pd.DataFrame:
@@ -195,7 +202,7 @@ class InactivityDetector(BaseEstimator):
         every warning out of reach.
         """
         # The rows are fresh steps grouped by meter in time order, so each silence (meter, since) is a run of rows.
-        short = _in_short_runs(meter, since, elapsed, self.ceiling_h)
+        short = in_short_runs(meter, since, elapsed, self.ceiling_h)
         if not short.all():
             meter, day, hour, elapsed = meter[short], day[short], hour[short], elapsed[short]
         present = np.flatnonzero(np.bincount(meter)) if len(meter) else np.zeros(0, dtype="int64")
@@ -215,10 +222,7 @@ class InactivityDetector(BaseEstimator):
             values = np.full((len(present), 24), np.nan)
             slot = usual.index.to_numpy("int64")
             values[np.searchsorted(present, slot // 24), slot % 24] = usual.to_numpy()
-        longest = pd.DataFrame(values, index=pd.Index(present), columns=range(24))
-        # An hour with no samples (a gap in the uploads) borrows the larger of its neighbours.
-        filled = longest.T.ffill().bfill().T
-        return pd.DataFrame(_max_with_neighbours(filled.to_numpy()), index=filled.index, columns=filled.columns)
+        return usual_from_longest(pd.DataFrame(values, index=pd.Index(present), columns=range(24)))
 
     def _used(
         self, meters: np.ndarray, ts: np.ndarray, consumption: np.ndarray, interval_ms: np.ndarray,
@@ -341,12 +345,35 @@ class InactivityDetector(BaseEstimator):
             level = np.where((level == 0) & warned, 1, level)
         return level
 
+    def refits_on_history(self, steps: pd.DataFrame):
+        """Refits of this detector on windows of one history (a backtest's walk-forward), each what
+        ``fit`` learns from the window's register steps alone, for a fraction of the work; None when
+        ``usual_quantile`` is below 1 (``fit`` on each window then). ``steps``: the history's register
+        steps with no carry, in ``sort_readings`` order."""
+        from detect.inactivity_refits import InactivityRefits  # it builds on this module
+
+        return InactivityRefits(self, steps) if self.usual_quantile == 1.0 else None
+
     def _ongoing(self, carry: pd.DataFrame) -> pd.DataFrame:
         open_runs = carry[carry["raised"] >= 0]
         return make_episodes(
             open_runs.index, kind=self.kind, severity=[_SEVERITY[v] for v in open_runs["level"].to_numpy()],
             started_ms=open_runs["since"], raised_ms=open_runs["raised"],
         )
+
+
+def night_rates(consumption: np.ndarray, interval_ms: np.ndarray, hour: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each step's flow (L/h), and whether it tells the night-time flow (01:00-05:00, a short interval)."""
+    rate = consumption / np.maximum(interval_ms, 1) * _HOUR_MS
+    night = (hour >= 1) & (hour < 5) & (interval_ms > 0) & (interval_ms <= _MAX_RATE_INTERVAL_MS)
+    return rate, night
+
+
+def usual_from_longest(longest: pd.DataFrame) -> pd.DataFrame:
+    """The usual silences (meters by 24 hours) from the longest seen at each hour (NaN: none seen)."""
+    # An hour with no samples (a gap in the uploads) borrows the larger of its neighbours.
+    filled = longest.T.ffill().bfill().T
+    return pd.DataFrame(_max_with_neighbours(filled.to_numpy()), index=filled.index, columns=filled.columns)
 
 
 def _joint_key(a: np.ndarray, b: np.ndarray, span: int | None = None) -> np.ndarray:
@@ -363,7 +390,7 @@ def _unless_all(mask: np.ndarray) -> np.ndarray | slice:
     return slice(None) if mask.all() else mask
 
 
-def _in_short_runs(meter: np.ndarray, since: np.ndarray, elapsed: np.ndarray, limit: float) -> np.ndarray:
+def in_short_runs(meter: np.ndarray, since: np.ndarray, elapsed: np.ndarray, limit: float) -> np.ndarray:
     """Per row, whether its run of rows of equal (meter, since) stays below ``limit`` hours elapsed throughout."""
     if not len(meter):
         return np.zeros(0, dtype=bool)

@@ -20,7 +20,8 @@ from sklearn.covariance import EllipticEnvelope
 from sklearn.ensemble import IsolationForest
 
 from detect import register
-from detect.episodes import concat_episodes, ffill_within_meters, make_episodes, sort_readings
+from detect.episodes import (concat_episodes, ffill_within_meters, make_episodes, next_true_within_meters,
+                             sort_readings)
 from detect.localtime import local_ms
 
 _HOUR_MS = 3_600_000
@@ -456,7 +457,7 @@ class UnusualPatternDetector(BaseEstimator):
         Returns the days judged (with the row that judged them) and each meter's day still waiting.
         """
         bad, silence = rows["bad"], rows["silence_ms"]
-        next_end = _next_true(self._ends_silence(rows), rows["block"])
+        next_end = next_true_within_meters(self._ends_silence(rows), rows["block"])
         judgeable = (days["clean"].to_numpy(dtype=bool) & (days["day_l"].to_numpy() > 0)
                      & (days["longest_ms"].to_numpy() < self.max_silence_ms_) & days["first_h"].notna().to_numpy())
         days = days[judgeable]
@@ -587,8 +588,8 @@ class JudgedHistory:
         def at(found):
             return np.where(found >= 0, found + offset, -1)
 
-        return days, {"next_use": at(_next_true(rows["used"], block)), "run_start": g["start"][g["gid"]] + offset,
-                      "next_run": at(following), "next_end": at(_next_true(self.detector._ends_silence(rows), block))}
+        return days, {"next_use": at(next_true_within_meters(rows["used"], block)), "run_start": g["start"][g["gid"]] + offset,
+                      "next_run": at(following), "next_end": at(next_true_within_meters(self.detector._ends_silence(rows), block))}
 
     def window(self, steps: pd.DataFrame, rows: np.ndarray) -> pd.DataFrame:
         """The whole days ``fit`` judges in ``steps``: the register steps, on their own (no carry), of
@@ -672,16 +673,6 @@ def _group_cumsum(values: np.ndarray, gid: np.ndarray, start: np.ndarray) -> np.
     """Running sum of ``values`` within each contiguous run (``gid``, runs starting at ``start``)."""
     total = np.cumsum(values, dtype="float64")
     return total - (total[start] - values[start])[gid]
-
-
-def _next_true(flags: np.ndarray, block: np.ndarray) -> np.ndarray:
-    """Per row, the index of the first flagged row at or after it of the same meter (-1: none)."""
-    n = len(flags)
-    index = np.where(flags, np.arange(n), n)
-    following = np.minimum.accumulate(index[::-1])[::-1]
-    inside = following < n
-    inside[inside] = block[following[inside]] == block[inside]
-    return np.where(inside, following, -1)
 
 
 def _local_midnight_ms(day: np.ndarray, tz: ZoneInfo) -> np.ndarray:

@@ -61,6 +61,9 @@ UNIT_TOLERANCE = 0.05
 """A reinterpreted reading must lie within this fraction of the baseline, as well as a plausible step."""
 NOTES = ("stale", "unit_m3_as_l", "unit_l_as_m3", "impossible", "rollover", "suspect", "glitch", "reset")
 """Every value the ``note`` column takes besides None (no rule applied)."""
+BASELINE_ELSEWHERE = ("suspect", "unit_m3_as_l", "unit_l_as_m3")
+"""After a reading with one of these notes the register's baseline is not that reading (a suspect is
+pending, or a unit reinterpretation moved the baseline elsewhere)."""
 
 CARRY_COLUMNS = ["last_ts", "base_l", "base_ts", "pending_l", "pending_ts"]
 _HOUR_MS = 3_600_000

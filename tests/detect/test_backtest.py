@@ -136,19 +136,25 @@ def messy_readings(meters: int = 12, days: int = 50, seed: int = 0) -> pd.DataFr
         hours = np.arange(days * 24)
         use = np.where(rng.random(len(hours)) < 0.4, rng.integers(1, 30, len(hours)), 0).astype(float)
         use[(hours % 24 >= 1) & (hours % 24 < 6)] = 0.0
-        total = 5_000.0 + np.cumsum(use)
-        faults = rng.random(len(hours))
-        total = np.where(faults < 0.01, total / 2, total)  # a glitch (suspect, then glitch or reset)
-        total = np.where((faults >= 0.01) & (faults < 0.015), total / 1000, total)  # litres sent as m³
-        total = np.where((faults >= 0.015) & (faults < 0.018), total + 1e6, total)  # an impossible step
-        received = hours.copy()
-        late = rng.random(len(hours)) < 0.01
-        received[late] += rng.integers(1, 30, late.sum())  # a reading that arrives a day late
-        frame_m = pd.DataFrame({"meter_id": f"m{m:02d}", "ts_ms": hours * H, "total_l": total,
-                                "received_ms": received * H})
-        duplicates = frame_m.sample(frac=0.01, random_state=m).assign(received_ms=lambda f: f["received_ms"] + H)
-        parts += [frame_m, duplicates]
+        parts += _with_faults(rng, m, hours, use)
     return pd.concat(parts, ignore_index=True)
+
+
+def _with_faults(rng, m: int, hours: np.ndarray, use: np.ndarray) -> list[pd.DataFrame]:
+    """Meter ``m``'s hourly readings of the litres ``use``d each hour, with register faults, late
+    readings and duplicates."""
+    total = 5_000.0 + np.cumsum(use)
+    faults = rng.random(len(hours))
+    total = np.where(faults < 0.01, total / 2, total)  # a glitch (suspect, then glitch or reset)
+    total = np.where((faults >= 0.01) & (faults < 0.015), total / 1000, total)  # litres sent as m³
+    total = np.where((faults >= 0.015) & (faults < 0.018), total + 1e6, total)  # an impossible step
+    received = hours.copy()
+    late = rng.random(len(hours)) < 0.01
+    received[late] += rng.integers(1, 30, late.sum())  # a reading that arrives a day late
+    frame_m = pd.DataFrame({"meter_id": f"m{m:02d}", "ts_ms": hours * H, "total_l": total,
+                            "received_ms": received * H})
+    duplicates = frame_m.sample(frac=0.01, random_state=m).assign(received_ms=lambda f: f["received_ms"] + H)
+    return [frame_m, duplicates]
 
 
 def test_the_register_steps_of_a_refit_window_cut_from_the_history_equal_its_own():
@@ -166,6 +172,52 @@ def test_the_register_steps_of_a_refit_window_cut_from_the_history_equal_its_own
         pd.testing.assert_frame_equal(cut, alone)
         redone += (cut["note"].iloc[1:].to_numpy() != history["note"][known].iloc[1:].to_numpy()).sum()
     assert redone  # the windows did start on faults and late readings
+
+
+def varied_silences(meters: int = 10, days: int = 60, seed: int = 4) -> pd.DataFrame:
+    """Messy readings (as ``messy_readings``) of households whose silences vary: some use water often,
+    some rarely, some go away for a day or two, some have a tap dripping day and night (a background
+    flow), and some a tap creeping by day (no background: creep the rules must tell from use)."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for m in range(meters):
+        hours = np.arange(days * 24)
+        often = (0.4, 0.12, 0.05)[m % 3]
+        use = np.where(rng.random(len(hours)) < often, rng.integers(1, 30, len(hours)), 0).astype(float)
+        use[(hours % 24 >= 1) & (hours % 24 < 6)] = 0.0
+        if m % 4 == 1:
+            for start in rng.integers(0, len(hours) - 60, 3):
+                use[start:start + rng.integers(14, 60)] = 0.0  # away
+        if m % 5 == 2:
+            use += 2.0  # a tap dripping day and night, faster than a creep
+        if m % 5 == 4:
+            by_day = (hours % 24 >= 8) & (hours % 24 < 20) & (rng.random(len(hours)) < 0.8)
+            use += np.where(by_day, 0.4, 0.0)  # a tap creeping by day
+        parts += _with_faults(rng, m, hours, use)
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.mark.parametrize("params", [{}, {"min_use_l": 5.0}, {"trickle_l_per_h": 0.0},
+                                    {"ceiling_h": 8.0, "trickle_gap_h": 5.0, "min_history_days": 10}])
+def test_a_refit_from_the_historys_silences_learns_what_a_refit_on_the_window_alone_learns(params):
+    readings = varied_silences()
+    codes = pd.factorize(readings["meter_id"], sort=True)[0]
+    readings = sort_readings(readings.assign(meter_id=codes.astype("int64")))
+    params = {"min_history_days": 3, **params}
+    history = register.consumption_steps(readings, None)[0]
+    refits = InactivityDetector(**params).refits_on_history(history)
+    received, ts = readings["received_ms"].to_numpy(), readings["ts_ms"].to_numpy()
+    learned_from_history, learned_alone = 0, 0
+    for begin_h in range(24 * 4, 24 * 60, 7):  # windows starting at every hour of the day
+        rows = np.flatnonzero((received < begin_h * H) & (ts >= (begin_h - 24 * (3 + begin_h % 17)) * H))
+        steps = _window_steps(history, rows, InactivityDetector())
+        own = InactivityDetector(**params).fit(steps, steps=steps)
+        fitted = refits.fit(rows)
+        pd.testing.assert_series_equal(fitted.background_l_per_h_, own.background_l_per_h_)
+        pd.testing.assert_frame_equal(fitted.warning_h_, own.warning_h_)
+        learned_alone += (fitted.background_l_per_h_ > 0).sum()
+        learned_from_history += fitted.warning_h_.notna().any(axis=1).sum()
+    assert learned_alone and learned_from_history  # both ways were taken, and warnings were learned
 
 
 class _FitsFromReadings:
