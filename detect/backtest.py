@@ -293,7 +293,7 @@ class _RowFinder:
         if self.by_received.key is None:
             return np.flatnonzero((self.received >= begin) & (self.received < end))
         return row_ranges(self.by_received.first_at(self.meter_codes, begin),
-                       self.by_received.first_at(self.meter_codes, end))
+                          self.by_received.first_at(self.meter_codes, end))
 
     def _cutoff(self, begin: int, history_days_ms: int | None) -> int | None:
         """The oldest data time a refit at ``begin`` learns from (None: all): of the whole history, not
