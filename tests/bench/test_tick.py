@@ -11,10 +11,20 @@ def test_the_tick_benchmark_prints_the_store_read_the_step_the_tick_and_memory_p
     tick.main(["--meters", "300"])
     out = capsys.readouterr().out
     assert out.startswith("300 meters, ")
-    for stage in ("store read (SQLite changes)", "detectors step", "alert sync and the rest", "whole tick"):
-        assert re.search(re.escape(stage) + r"\s+\d+\.\d{3} s", out), stage
+    for stage in ("store read (SQLite changes)", "detectors step", "alert sync", "the rest (commit, logs)",
+                  "whole tick"):
+        assert re.search(re.escape(stage) + r"\s+-?\d+\.\d{3} s", out), stage
     ticks = re.search(r"3 hourly ticks in turn\s+(\d+\.\d{3}), (\d+\.\d{3}), (\d+\.\d{3}) s wall; median (\d+\.\d{3}) s", out)
     assert ticks and float(ticks.group(4)) == sorted(float(t) for t in ticks.groups()[:3])[1]
+    # Each tick's parts are timed inside it, so they fit in it (the rest is not negative).
+    three = r"(\d+\.\d{3}), (\d+\.\d{3}), (\d+\.\d{3}) s"
+    parts = re.search(rf"of which store read\s+{three}; detectors step {three}; alert sync {three}", out)
+    assert parts
+    read, step, sync = (list(map(float, parts.groups()[i:i + 3])) for i in (0, 3, 6))
+    for k, whole in enumerate(map(float, ticks.groups()[:3])):
+        assert 0 < read[k] + step[k] + sync[k] <= whole + 0.002  # each figure rounded to 1 ms
+    rest = float(re.search(r"the rest \(commit, logs\)\s+(-?\d+\.\d{3}) s", out).group(1))
+    assert rest >= 0
     per_meter = float(re.search(r"memory per meter\s+(\d+) B", out).group(1))
     assert 0 < per_meter < 100_000
 
