@@ -77,52 +77,33 @@ def simulated_hours(meters: int, hours: int, end_ms: int, seed: int = 0, after_h
                          .astype("float64"), "received_ms": received})
 
 
-class TimedStore:
-    """The readings store, with the time spent in ``changes`` recorded."""
-
-    def __init__(self, store) -> None:
-        self.store = store
-        self.changes_s = 0.0
-
-    def changes(self, cursor, **kwargs):
-        started = time.perf_counter()
-        try:
-            return self.store.changes(cursor, **kwargs)
-        finally:
-            self.changes_s += time.perf_counter() - started
-
-    def __getattr__(self, name):
-        return getattr(self.store, name)
-
-
 class TimedTickParts:
-    """A monitor's detectors' step and alert sync, timed inside each of its ticks.
-
-    Timed in the tick itself, the parts and the rest add up to the tick's wall time."""
+    """A monitor's store read, detectors' step and alert sync, each timed inside its ticks (wall
+    seconds by part; the step's CPU too), so that the parts and the rest add up to the tick."""
 
     def __init__(self, monitor: Monitor) -> None:
-        self.step_s = self.step_cpu_s = self.sync_s = 0.0
-        self.by_kind: dict[str, pd.DataFrame] = {}
-        step, sync = monitor._step, monitor._sync
-
-        def timed_step(*args, **kwargs):
-            wall, cpu = time.perf_counter(), time.process_time()
-            self.by_kind, carries = step(*args, **kwargs)
-            self.step_s += time.perf_counter() - wall
-            self.step_cpu_s += time.process_time() - cpu
-            return self.by_kind, carries
-
-        def timed_sync(*args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return sync(*args, **kwargs)
-            finally:
-                self.sync_s += time.perf_counter() - started
-
-        monitor._step, monitor._sync = timed_step, timed_sync  # on this instance only
+        self.reset()
+        self._time(monitor.readings, "changes", "read")
+        self._time(monitor, "_step", "step")
+        self._time(monitor, "_sync", "sync")
 
     def reset(self) -> None:
-        self.step_s = self.step_cpu_s = self.sync_s = 0.0
+        self.wall_s = {"read": 0.0, "step": 0.0, "sync": 0.0}
+        self.cpu_s = dict(self.wall_s)
+
+    def _time(self, owner, name: str, part: str) -> None:
+        """Replace ``owner.name`` (on this instance only) with the same call, timed into ``part``."""
+        call = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.process_time()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self.wall_s[part] += time.perf_counter() - wall
+                self.cpu_s[part] += time.process_time() - cpu
+
+        setattr(owner, name, timed)
 
 
 def state_bytes(monitor: Monitor) -> int:
@@ -156,11 +137,11 @@ def _changed(reports: dict) -> int:
     return sum(len(r.raised) + len(r.resolved) + len(r.recorded) for r in reports.values())
 
 
-def _warmed_monitor(history: pd.DataFrame, readings, store: SqliteReadingsStore, db: Database,
+def _warmed_monitor(history: pd.DataFrame, store: SqliteReadingsStore, db: Database,
                     history_days: float, clock: dict, shard: Shard = Shard()) -> Monitor:
     """A monitor as after days of ticking: fitted on the history of its shard's meters, carrying
-    their state, its alerts synced, its cursor at the end of ``store`` (``readings`` reads it)."""
-    monitor = Monitor(detectors=build_detectors(DetectSettings()), readings=readings, db=db,
+    their state, its alerts synced, its cursor at the end of ``store``."""
+    monitor = Monitor(detectors=build_detectors(DetectSettings()), readings=store, db=db,
                       history_ms=int(history_days * _DAY_MS), clock=lambda: clock["now"], shard=shard)
     warm_ms = to_ms(_tick_time(-1))
     own = monitor._own(history)
@@ -228,33 +209,31 @@ def _one_monitor(args: argparse.Namespace, history: pd.DataFrame, batch: pd.Data
     db = Database(url)
     db.migrate()
     store = SqliteReadingsStore(Path(tmp) / "readings.db")
-    timed_store = TimedStore(store)
-    monitor = _warmed_monitor(history, timed_store, store, db, args.history_days, clock)
+    monitor = _warmed_monitor(history, store, db, args.history_days, clock)
     warm_s = time.perf_counter() - started
     parts = TimedTickParts(monitor)
     ticks_s, changed, reads_s, steps_s, syncs_s = [], [], [], [], []
     for k, hour in enumerate([batch, *later]):  # the first hour, then the next, as the monitor ticks on
         _write(store, hour)
         clock["now"] = _tick_time(k)
-        timed_store.changes_s = 0.0
         parts.reset()
         tick_started, cpu_started = time.perf_counter(), time.process_time()
         reports = monitor.tick()
         ticks_s.append(time.perf_counter() - tick_started)
-        cpu_s = time.process_time() - cpu_started
+        tick_cpu_s = time.process_time() - cpu_started
         changed.append(_changed(reports))
-        reads_s.append(timed_store.changes_s)
-        steps_s.append(parts.step_s)
-        syncs_s.append(parts.sync_s)
+        reads_s.append(parts.wall_s["read"])
+        steps_s.append(parts.wall_s["step"])
+        syncs_s.append(parts.wall_s["sync"])
         if k == 0:
-            first_reports, by_kind, tick_cpu, step_cpu = reports, parts.by_kind, cpu_s, parts.step_cpu_s
+            tick_cpu, step_cpu = tick_cpu_s, parts.cpu_s["step"]
+            raised = sum(len(r.raised) for r in reports.values())
+            resolved = sum(len(r.resolved) for r in reports.values())
+            open_now = sum(len(ongoing) for ongoing in monitor._synced.values())
     per_meter = state_bytes(monitor) / args.meters
     store.close()
     db.dispose()
-    raised = sum(len(r.raised) for r in first_reports.values())
-    resolved = sum(len(r.resolved) for r in first_reports.values())
     tick_s, read_s, step_s, sync_s = ticks_s[0], reads_s[0], steps_s[0], syncs_s[0]
-    open_now = sum(int(e["ended_ms"].isna().sum()) for e in by_kind.values())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.meters:,} meters, {len(batch):,} readings in the tick, {len(history):,} readings of "
           f"{args.history_days:g} days warm-up ({warm_s:.0f} s, not timed); alerts in {args.database}; "
@@ -348,7 +327,7 @@ def _shard_ticks(shard: Shard, tmp: str, url: str, history: pd.DataFrame, args: 
         clock = {"now": _tick_time(-1)}
         db = Database(url)
         store = SqliteReadingsStore(Path(tmp) / "readings.db")
-        monitor = _warmed_monitor(history, store, store, db, args.history_days, clock, shard)
+        monitor = _warmed_monitor(history, store, db, args.history_days, clock, shard)
         ready.wait()
         for k in range(ticks):
             ready.wait()

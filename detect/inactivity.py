@@ -169,12 +169,9 @@ class InactivityDetector(BaseEstimator):
         background = np.zeros(len(names))
         background[low.index.to_numpy()] = low.fillna(0.0).to_numpy()  # no usable night: none, as in step
 
-        used, _ = self._used(codes, ts, consumption, interval_ms, background[codes], np.full(len(ts), np.nan))
-        since = ffill_within_meters(np.where(used, ts, np.nan), codes)
+        _, since, elapsed = self._silences(codes, ts, consumption, interval_ms, background[codes])
         known = _unless_all(~np.isnan(since))
-        meter, hour, day, elapsed, since = (
-            a[known] for a in (codes, hour, local // _DAY_MS, (ts - since) / _HOUR_MS, since)
-        )
+        meter, hour, day, elapsed, since = (a[known] for a in (codes, hour, local // _DAY_MS, elapsed, since))
         enough = _distinct_days(meter, day, len(names)) >= self.min_history_days
         keep = _unless_all(enough[meter])
         usual = self._usual_silences(meter[keep], since[keep].astype("int64"), day[keep], hour[keep], elapsed[keep])
@@ -223,6 +220,14 @@ class InactivityDetector(BaseEstimator):
             slot = usual.index.to_numpy("int64")
             values[np.searchsorted(present, slot // 24), slot % 24] = usual.to_numpy()
         return usual_from_longest(pd.DataFrame(values, index=pd.Index(present), columns=range(24)))
+
+    def _silences(self, meters: np.ndarray, ts: np.ndarray, consumption: np.ndarray, interval_ms: np.ndarray,
+                  background: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per step of a history with nothing before it: whether it is use, when its silence began
+        (the last use up to it; NaN: none yet) and the hours elapsed since."""
+        used, _ = self._used(meters, ts, consumption, interval_ms, background, np.full(len(ts), np.nan))
+        since = ffill_within_meters(np.where(used, ts, np.nan), meters)
+        return used, since, (ts - since) / _HOUR_MS
 
     def _used(
         self, meters: np.ndarray, ts: np.ndarray, consumption: np.ndarray, interval_ms: np.ndarray,

@@ -26,7 +26,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from detect import register
-from detect.episodes import ffill_within_meters, next_true_within_meters, row_ranges
+from detect.episodes import next_true_within_meters, row_ranges
 from detect.inactivity import InactivityDetector, in_short_runs, night_rates, usual_from_longest
 from detect.localtime import local_ms
 
@@ -72,15 +72,11 @@ class InactivityRefits:
 
     def _silences_with_no_background(self, first: np.ndarray) -> None:
         """Per fresh row, its silence as ``fit`` sees it on the whole history of a meter with no background."""
-        used, _ = self.detector._used(self.block, self.ts, self.consumption, self.interval_ms,
-                                      np.zeros(len(self.ts)), np.full(len(self.ts), np.nan))
-        self.since = ffill_within_meters(np.where(used, self.ts, np.nan), self.block)
-        self.elapsed = (self.ts - self.since) / _HOUR_MS
-        run_first = first | (self.since != np.r_[np.nan, self.since[:-1]])
-        starts = np.flatnonzero(run_first)
+        used, self.since, self.elapsed = self.detector._silences(self.block, self.ts, self.consumption,
+                                                                 self.interval_ms, np.zeros(len(self.ts)))
+        starts = np.flatnonzero(first | (self.since != np.r_[np.nan, self.since[:-1]]))
         self.run_start = np.repeat(starts, np.diff(np.r_[starts, len(self.ts)]))
-        longest = np.maximum.reduceat(self.elapsed, starts) if len(starts) else np.zeros(0)
-        self.short = np.repeat(longest < self.detector.ceiling_h, np.diff(np.r_[starts, len(self.ts)]))
+        self.short = in_short_runs(self.block, self.since, self.elapsed, self.detector.ceiling_h)
         self.next_move = next_true_within_meters(self.consumption > 0, self.block)
         self.next_use = next_true_within_meters(used, self.block)
 
@@ -185,10 +181,8 @@ class InactivityRefits:
         interval = self.interval_ms[head]
         at_start = np.r_[True, owner[1:] != owner[:-1]] if len(head) else np.zeros(0, dtype=bool)
         consumption[at_start], interval[at_start] = np.nan, 0  # the window's first reading: no step
-        used, _ = detector._used(owner, self.ts[head], consumption, interval, np.zeros(len(head)),
-                                 np.full(len(head), np.nan))
-        head_since = ffill_within_meters(np.where(used, self.ts[head], np.nan), owner)
-        head_elapsed = (self.ts[head] - head_since) / _HOUR_MS
+        _, head_since, head_elapsed = detector._silences(owner, self.ts[head], consumption, interval,
+                                                         np.zeros(len(head)))
         head_short = in_short_runs(owner, head_since, head_elapsed, detector.ceiling_h)
 
         rest = np.r_[row_ranges(use, edge_end), row_ranges(np.maximum(edge_start, use), b)]
