@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     mqtt_topic: str = "meters/+/readings"
     mqtt_client_id: str = "anxin-ingest"
     mqtt_protocol: Literal["3.1.1", "5"] = "5"
+    mqtt_client: Literal["paho", "lean"] = Field(
+        "paho", description="the ingester's MQTT client: paho-mqtt, or anxin's lean subscriber (ingest/lean_mqtt.py)"
+    )
     readings_url: str = "sqlite:///./anxin.db"
     database_url: str = "sqlite:///./anxin.db"
     timezone: str = "Asia/Shanghai"

@@ -28,6 +28,7 @@ from detect.pattern import UnusualPatternDetector
 from detect.shard import Shard
 from ingest.metrics import IngestMetrics, start_metrics_server
 from ingest.flood import FloodGate
+from ingest.lean_mqtt import LeanMqttSource
 from ingest.mqtt import MqttOptions, MqttSource, make_client
 from ingest.payload import PayloadRules
 from ingest.service import Ingester
@@ -111,22 +112,23 @@ def build_ingester(
     client_factory: Callable = make_client,
     clock: Callable = utc_now,
     registry: CollectorRegistry | None = None,
-) -> tuple[MqttSource, Ingester]:
+) -> tuple[MqttSource | LeanMqttSource, Ingester]:
     """The MQTT source and the ingester; the ingester's metrics go to ``registry`` (a private one if None)."""
     mqtt = settings.mqtt
-    source = MqttSource(
-        MqttOptions(
-            host=mqtt.host,
-            port=mqtt.port,
-            topic=settings.mqtt_topic,
-            client_id=settings.mqtt_client_id,
-            protocol=settings.mqtt_protocol,
-            username=mqtt.username,
-            password=mqtt.password,
-        ),
-        client_factory=client_factory,
-        max_queued=settings.ingest_queue_messages,
+    options = MqttOptions(
+        host=mqtt.host,
+        port=mqtt.port,
+        topic=settings.mqtt_topic,
+        client_id=settings.mqtt_client_id,
+        protocol=settings.mqtt_protocol,
+        username=mqtt.username,
+        password=mqtt.password,
     )
+    source: MqttSource | LeanMqttSource
+    if settings.mqtt_client == "lean":
+        source = LeanMqttSource(options, max_queued=settings.ingest_queue_messages)
+    else:
+        source = MqttSource(options, client_factory=client_factory, max_queued=settings.ingest_queue_messages)
 
     def dead_letter(rejections: Sequence[Rejection]) -> None:
         with stores.db.session() as session:
@@ -212,7 +214,7 @@ class Background:
             thread.join(timeout_s)
 
 
-def start_ingester(background: Background, source: MqttSource, ingester: Ingester) -> None:
+def start_ingester(background: Background, source: MqttSource | LeanMqttSource, ingester: Ingester) -> None:
     source.start()
 
     def run(stop: threading.Event) -> None:

@@ -2,7 +2,7 @@
 the broker's own line rate and a bare paho-mqtt subscriber, for the same messages in the same run.
 
     python -m bench.ingest [--messages N] [--batch 1|96] [--store sqlite|influxdb|both] [--backlog]
-                           [--ingesters 1|2] [--meters M] [--protocol 5|3.1.1]
+                           [--ingesters 1|2] [--meters M] [--protocol 5|3.1.1] [--client paho|lean|both]
 
 Each consumer runs in a process of its own and has a persistent session made before publishing:
 
@@ -13,7 +13,8 @@ Each consumer runs in a process of its own and has a persistent session made bef
 - anxin's ingester, built by ``api.wiring.build_ingester`` as ``anxin ingest`` builds it, until it
   has stored every reading (its counter moves only after the store's write returned, i.e. durably).
   ``--protocol`` sets the MQTT version of both (``ANXIN_MQTT_PROTOCOL``; default 5, as anxin's).
-  With ``--ingesters 2`` two such processes share ``$share/anxin/meters/+/readings``.
+  With ``--ingesters 2`` two such processes share ``$share/anxin/meters/+/readings``. ``--client``
+  picks its MQTT client (``ANXIN_MQTT_CLIENT``): paho-mqtt, the lean one, or both in turn (default).
 
 Live (default): the consumer is started, then the publisher sends; the time runs from the first
 publish to the last reading received or stored. ``--backlog``: everything is queued in the
@@ -368,11 +369,11 @@ def child_paho(port: int, client_id: str, expected_messages: int, batch: int, pr
 
 
 def child_ingester(mqtt_url: str, client_id: str, topic: str, readings_url: str, database_url: str,
-                   protocol: str) -> None:
+                   protocol: str, client: str) -> None:
     """anxin's ingester as ``anxin ingest`` builds it; reports its stored-readings counter as it moves."""
     os.environ.update({
         "ANXIN_MQTT_URL": mqtt_url, "ANXIN_MQTT_CLIENT_ID": client_id, "ANXIN_MQTT_TOPIC": topic,
-        "ANXIN_MQTT_PROTOCOL": protocol,
+        "ANXIN_MQTT_PROTOCOL": protocol, "ANXIN_MQTT_CLIENT": client,
         "ANXIN_READINGS_URL": readings_url, "ANXIN_DATABASE_URL": database_url, "ANXIN_INGEST_METRICS_PORT": "0",
     })
     from api.settings import Settings
@@ -439,8 +440,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--meters", type=int, default=None, help="distinct meters (default: messages / 100)")
     parser.add_argument("--protocol", choices=["5", "3.1.1"], default="5",
                         help="MQTT version of the bare paho subscriber and the ingester (ANXIN_MQTT_PROTOCOL)")
+    parser.add_argument("--client", choices=["paho", "lean", "both"], default="both",
+                        help="the ingester's MQTT client (ANXIN_MQTT_CLIENT); both: one after the other")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
+    clients = ["paho", "lean"] if args.client == "both" else [args.client]
     n = args.messages or (200_000 if args.batch == 1 else 21_000)
     meters = args.meters or max(1, n // 100)
     if n > 1000 * meters:
@@ -490,34 +494,36 @@ def main(argv: list[str] | None = None) -> None:
             [("paho", ["_paho", str(broker.port), "bench-paho", str(n), str(args.batch), args.protocol])],
             None if args.backlog else publisher(), readings, "bare paho-mqtt (stores nothing)", args.protocol))
         forget_session(broker.port, "bench-paho", args.protocol)
-        for store in stores:
-            for count in sorted({1, args.ingesters}):
-                topic = SHARED_TOPIC if count > 1 else TOPIC
-                run_dir = workdir / f"{store}-{count}-{time.monotonic_ns()}"
-                run_dir.mkdir()
-                db_url = f"sqlite:///{run_dir}/anxin.db"
-                readings_url = db_url if store == "sqlite" else influx.url(f"bench_{time.monotonic_ns()}")
-                ids = [f"bench-anxin-{count}-{i}-{time.monotonic_ns()}" for i in range(count)]
-                for client_id in ids:
-                    make_session(broker.port, client_id, topic, args.protocol)
-                if args.backlog:
-                    publisher().run()
-                # Each its own dead-letter database (two migrating one file at once would race), as in
-                # tests/ingest/test_shared_subscription.py; with SQLite readings they share the readings file.
-                consumers = [(client_id, ["_ingester", broker.url, client_id, topic, readings_url,
-                                          db_url if i == 0 else f"sqlite:///{run_dir}/dead-letters-{i}.db",
-                                          args.protocol])
-                             for i, client_id in enumerate(ids)]
-                label = f"anxin ingester -> {store}" + (f", {count} processes on $share" if count > 1 else "")
-                outcome = run_python_consumers(consumers, None if args.backlog else publisher(), readings, label,
-                                               args.protocol)
-                for client_id in ids:
-                    forget_session(broker.port, client_id, args.protocol)
-                stored = _count_stored(readings_url)
-                if stored != readings:
-                    raise RuntimeError(f"{label}: {stored:,} readings in the store, {readings:,} published")
-                outcome.note = (outcome.note + f"; {stored:,} stored, checked").lstrip("; ")
-                outcomes.append(outcome)
+        cases = [(store, client, count) for store in stores for client in clients
+                 for count in sorted({1, args.ingesters})]
+        for store, client, count in cases:
+            topic = SHARED_TOPIC if count > 1 else TOPIC
+            run_dir = workdir / f"{store}-{count}-{time.monotonic_ns()}"
+            run_dir.mkdir()
+            db_url = f"sqlite:///{run_dir}/anxin.db"
+            readings_url = db_url if store == "sqlite" else influx.url(f"bench_{time.monotonic_ns()}")
+            ids = [f"bench-anxin-{count}-{i}-{time.monotonic_ns()}" for i in range(count)]
+            for client_id in ids:
+                make_session(broker.port, client_id, topic, args.protocol)
+            if args.backlog:
+                publisher().run()
+            # Each its own dead-letter database (two migrating one file at once would race), as in
+            # tests/ingest/test_shared_subscription.py; with SQLite readings they share the readings file.
+            consumers = [(client_id, ["_ingester", broker.url, client_id, topic, readings_url,
+                                      db_url if i == 0 else f"sqlite:///{run_dir}/dead-letters-{i}.db",
+                                      args.protocol, client])
+                         for i, client_id in enumerate(ids)]
+            label = (f"anxin ingester ({client}) -> {store}"
+                     + (f", {count} processes on $share" if count > 1 else ""))
+            outcome = run_python_consumers(consumers, None if args.backlog else publisher(), readings, label,
+                                           args.protocol)
+            for client_id in ids:
+                forget_session(broker.port, client_id, args.protocol)
+            stored = _count_stored(readings_url)
+            if stored != readings:
+                raise RuntimeError(f"{label}: {stored:,} readings in the store, {readings:,} published")
+            outcome.note = (outcome.note + f"; {stored:,} stored, checked").lstrip("; ")
+            outcomes.append(outcome)
         mosq, paho = outcomes[0], outcomes[1]
         print()
         print("| consumer | readings | s | readings/s | of broker | of bare paho | CPU s / 100k readings"
@@ -542,6 +548,6 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "_paho":
         child_paho(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6])
     elif len(sys.argv) > 1 and sys.argv[1] == "_ingester":
-        child_ingester(*sys.argv[2:8])
+        child_ingester(*sys.argv[2:9])
     else:
         main()

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.ingest import make_messages
-from ingest.mqtt import Message
+from ingest.mqtt_wire import Message
 from ingest.service import Ingester
 from store.readings import open_readings_store
 

@@ -8,8 +8,10 @@ The clients, each in this process and timed in CPU seconds (``process_time``) fr
 - paho-mqtt, MQTT 5, manual acks (each PUBACK queued from ``on_message``): the ingester's client;
 - paho-mqtt, MQTT 3.1.1, manual acks: the same without MQTT 5's ``Properties`` object per message;
 - paho-mqtt, MQTT 5, automatic acks;
-- a buffered reader (not a client: no reconnect, no keepalive): MQTT 5 PUBLISH packets parsed from 64 KiB
-  reads, the PUBACKs of each read sent in one write. What a lean client could reach in Python.
+- anxin's lean client (``ingest/lean_mqtt.py``, ``ANXIN_MQTT_CLIENT=lean``) on MQTT 5 and 3.1.1, its
+  messages taken from its queue and acknowledged a batch at a time, as the ingester's writer does;
+- a buffered reader (not a client: no reconnect, no keepalive, no queue, no thread): MQTT 5 PUBLISH
+  packets parsed from 64 KiB reads, the PUBACKs of each read sent in one write. The floor in Python.
 
 Single-reading messages of ``bench.ingest``; the backlog is queued before each drain, so no publisher runs.
 """
@@ -62,6 +64,33 @@ def drain_paho(port: int, client_id: str, expected: int, *, protocol: str, manua
         client.loop(timeout=1.0)
     cpu = time.process_time() - started
     client.disconnect()
+    return cpu
+
+
+def drain_lean(port: int, client_id: str, expected: int, *, protocol: str) -> float:
+    """CPU seconds (both threads) for the lean client to deliver ``expected`` queued messages to a writer
+    that takes up to 1,000 at a time and acknowledges them together, as ``ingest.service`` does."""
+    import queue
+
+    from ingest.lean_mqtt import LeanMqttSource
+    from ingest.mqtt import MqttOptions
+
+    source = LeanMqttSource(MqttOptions("127.0.0.1", port, TOPIC, client_id, protocol=protocol,
+                                        receive_maximum=RECEIVE_MAXIMUM))
+    started = time.process_time()
+    source.start()
+    received = 0
+    while received < expected:
+        batch = [source.messages.get(timeout=30)]
+        while len(batch) < 1000:
+            try:
+                batch.append(source.messages.get_nowait())
+            except queue.Empty:
+                break
+        source.ack(batch)
+        received += len(batch)
+    cpu = time.process_time() - started
+    source.stop()
     return cpu
 
 
@@ -149,6 +178,10 @@ def main(argv: list[str] | None = None) -> None:
             broker.port, cid, args.messages, protocol="3.1.1", manual_ack=True),
         "paho-mqtt, MQTT 5, automatic acks": lambda cid: drain_paho(
             broker.port, cid, args.messages, protocol="5", manual_ack=False),
+        "anxin's lean client, MQTT 5 (ANXIN_MQTT_CLIENT=lean)": lambda cid: drain_lean(
+            broker.port, cid, args.messages, protocol="5"),
+        "anxin's lean client, MQTT 3.1.1": lambda cid: drain_lean(
+            broker.port, cid, args.messages, protocol="3.1.1"),
         "buffered reader, MQTT 5, a write of PUBACKs a read": lambda cid: drain_buffered(
             broker.port, cid, args.messages),
     }

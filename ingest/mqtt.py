@@ -12,12 +12,13 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+
+from ingest.mqtt_wire import Message
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +36,6 @@ class MqttOptions:
     password: str | None = None
     keepalive_s: int = 30
     receive_maximum: int = 1000  # MQTT 5: unacknowledged messages the broker may send us at once
-
-
-class Message(NamedTuple):
-    """One received message; a named tuple, as it is made once per message in the client's loop thread."""
-
-    topic: str
-    payload: bytes
-    mid: int
-    qos: int
-    generation: int  # which connection delivered it; acks from an older connection are not sent
 
 
 def make_client(options: MqttOptions) -> mqtt.Client:

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from ingest.flood import FloodGate
 from ingest.metrics import IngestMetrics
-from ingest.mqtt import Message
+from ingest.mqtt_wire import Message
 from ingest.payload import PayloadRules, meter_id_from_topic, parse_message
 from store.dead_letters import Rejection
 from store.errors import StoreError, StoreRefused

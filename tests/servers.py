@@ -37,6 +37,7 @@ class Mosquitto:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    users: dict[str, str] | None = None  # if given, only these usernames and passwords may connect
 
     @property
     def url(self) -> str:
@@ -47,7 +48,7 @@ class Mosquitto:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"{self._access()}"
             # Started as root, mosquitto drops to the "mosquitto" user and then cannot write its
             # persistence file here: run as whoever runs the tests.
             f"user {getpass.getuser()}\n"
@@ -64,6 +65,15 @@ class Mosquitto:
         except TimeoutError:
             self.process.kill()
             raise RuntimeError(f"mosquitto did not start: {self.process.stderr.read().decode()}") from None
+
+    def _access(self) -> str:
+        if self.users is None:
+            return "allow_anonymous true\n"
+        passwords = self.workdir / "passwords"
+        passwords.write_text("")
+        for username, password in self.users.items():
+            subprocess.run(["mosquitto_passwd", "-b", str(passwords), username, password], check=True)
+        return f"allow_anonymous false\npassword_file {passwords}\n"
 
     def stop(self) -> None:
         if self.process is not None:

@@ -33,29 +33,34 @@ def _rows(output: str) -> dict[str, list[str]]:
 def test_single_readings_into_sqlite_against_both_references():
     rows = _rows(_bench("--messages", "300", "--meters", "30"))
     assert set(rows) == {"mosquitto_sub (C, stores nothing)", "bare paho-mqtt (stores nothing)",
-                         "anxin ingester -> sqlite"}
+                         "anxin ingester (paho) -> sqlite", "anxin ingester (lean) -> sqlite"}
     for readings, seconds, rate, *_ in rows.values():
         # mosquitto_sub can drain 300 messages in under 5 ms, printed as 0.00 s; its rate is from the exact time.
         assert readings == "300" and float(seconds) >= 0 and float(rate.replace(",", "")) > 0
-    assert re.fullmatch(r"[\d,]+ readings a write; 300 stored, checked", rows["anxin ingester -> sqlite"][-1])
-    assert re.fullmatch(r"\d+\.\d%", rows["anxin ingester -> sqlite"][3])  # the ratio to the broker
+    for client in ("paho", "lean"):
+        row = rows[f"anxin ingester ({client}) -> sqlite"]
+        assert re.fullmatch(r"[\d,]+ readings a write; 300 stored, checked", row[-1])
+        assert re.fullmatch(r"\d+\.\d%", row[3])  # the ratio to the broker
 
 
 def test_a_backlog_of_batches_drained_by_two_ingesters_on_a_shared_subscription():
     output = _bench("--messages", "40", "--meters", "10", "--batch", "96", "--backlog", "--ingesters", "2")
     rows = _rows(output)
     assert "backlog drain" in output
-    assert re.fullmatch(r"[\d,]+ readings a write; 3,840 stored, checked", rows["anxin ingester -> sqlite"][-1])
-    shared = rows["anxin ingester -> sqlite, 2 processes on $share"]
-    assert shared[0] == "3,840" and shared[-1].endswith("3,840 stored, checked") and "shares" in shared[-1]
+    for client in ("paho", "lean"):
+        alone = rows[f"anxin ingester ({client}) -> sqlite"]
+        assert re.fullmatch(r"[\d,]+ readings a write; 3,840 stored, checked", alone[-1])
+        shared = rows[f"anxin ingester ({client}) -> sqlite, 2 processes on $share"]
+        assert shared[0] == "3,840" and shared[-1].endswith("3,840 stored, checked") and "shares" in shared[-1]
 
 
 def test_each_case_ends_its_sessions_so_the_next_case_gets_every_message():
     # Offline sessions left subscribed by the SQLite case's two ingesters kept their share of
     # $share/anxin in the InfluxDB case, which then never saw half its messages and hung.
-    rows = _rows(_bench("--messages", "60", "--meters", "10", "--store", "both", "--ingesters", "2"))
+    rows = _rows(_bench("--messages", "60", "--meters", "10", "--store", "both", "--ingesters", "2",
+                        "--client", "lean"))
     for store in ("sqlite", "influxdb"):
-        shared = rows[f"anxin ingester -> {store}, 2 processes on $share"]
+        shared = rows[f"anxin ingester (lean) -> {store}, 2 processes on $share"]
         assert shared[0] == "60" and shared[-1].endswith("60 stored, checked")
 
 
@@ -65,4 +70,5 @@ def test_mqtt_3_1_1_for_the_bare_subscriber_and_the_ingesters():
     rows = _rows(output)
     assert "MQTT 3.1.1 for paho and anxin" in output
     assert rows["bare paho-mqtt (stores nothing)"][0] == "200"
-    assert rows["anxin ingester -> sqlite, 2 processes on $share"][-1].endswith("200 stored, checked")
+    for client in ("paho", "lean"):
+        assert rows[f"anxin ingester ({client}) -> sqlite, 2 processes on $share"][-1].endswith("200 stored, checked")

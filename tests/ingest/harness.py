@@ -64,9 +64,11 @@ def ingester_process(settings: Settings, log_path: Path, overrides: dict[str, st
                                 env=env, stdout=log, stderr=log)
 
 
-def publisher(port: int, protocol: str = "5") -> mqtt.Client:
+def publisher(port: int, protocol: str = "5", username: str | None = None, password: str | None = None) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"test-pub-{time.monotonic_ns()}",
                          protocol=mqtt.MQTTv5 if protocol == "5" else mqtt.MQTTv311)
+    if username is not None:
+        client.username_pw_set(username, password)
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
