@@ -32,6 +32,7 @@ from ingest.mqtt_wire import (
     Packet,
     ProtocolError,
     connack_result,
+    connack_server_keep_alive,
     connect_packet,
     disconnect_reason,
     first_packet,
@@ -68,6 +69,7 @@ class LeanMqttSource:
         self._v5 = options.protocol == "5"
         self._read = make_reader(v5=self._v5)
         self._generation = 0
+        self._keepalive_s = options.keepalive_s  # as the broker may have shortened it
         self._sock: socket.socket | None = None  # set only while a session is up, under _send_lock
         self._send_lock = threading.Lock()
         self._last_sent = self._last_received = 0.0
@@ -149,9 +151,13 @@ class LeanMqttSource:
             session_present, code = connack_result(connack.body)
             if code:
                 raise BrokerRefused(f"CONNACK return code {code:#04x}")
+            server_keepalive = connack_server_keep_alive(connack.body) if self._v5 else None
         except BaseException:
             sock.close()
             raise
+        if server_keepalive is not None and server_keepalive != self._keepalive_s:
+            log.info("the MQTT broker sets the keepalive to %d s", server_keepalive)
+            self._keepalive_s = server_keepalive
         sock.settimeout(self._tick_s())
         with self._send_lock:
             self._generation += 1
@@ -209,13 +215,13 @@ class LeanMqttSource:
 
     def _keep_alive(self) -> None:
         """On a quiet socket: ping when due, and give the connection up when the broker stays silent."""
-        keepalive = self.options.keepalive_s
+        keepalive = self._keepalive_s
         if keepalive and time.monotonic() - self._last_received > 1.5 * keepalive:
             raise ConnectionLost(f"no packet from the broker for {1.5 * keepalive:g} s")
         self._ping_if_due()
 
     def _ping_if_due(self) -> None:
-        keepalive = self.options.keepalive_s
+        keepalive = self._keepalive_s
         now = time.monotonic()
         if keepalive and max(now - self._last_sent, now - self._last_received) >= keepalive / 2:
             with self._send_lock:
@@ -231,7 +237,7 @@ class LeanMqttSource:
             log.debug("an MQTT send failed (%s); the reader will reconnect", exc)
 
     def _tick_s(self) -> float:
-        keepalive = self.options.keepalive_s
+        keepalive = self._keepalive_s
         return min(1.0, keepalive / 4) if keepalive else 1.0
 
     def _close(self, sock: socket.socket | None) -> None:

@@ -76,6 +76,7 @@ class MqttSource:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         properties = None
         if self.options.protocol == "5":
             properties = Properties(PacketTypes.CONNECT)
@@ -112,9 +113,16 @@ class MqttSource:
             return
         self._generation += 1
         client.subscribe(self.options.topic, qos=1)
+        log.info("connected to MQTT broker %s:%s (session present: %s)",
+                 self.options.host, self.options.port, flags.session_present)
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        """``connected`` means subscribed: set once the broker has granted the subscription."""
+        if any(code.is_failure for code in reason_codes):
+            log.error("MQTT broker refused the subscription to %s: %s", self.options.topic, reason_codes)
+            return
         self.connected.set()
-        log.info("connected to MQTT broker %s:%s, subscribed to %s (session present: %s)",
-                 self.options.host, self.options.port, self.options.topic, flags.session_present)
+        log.info("subscribed to %s", self.options.topic)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()

@@ -94,6 +94,38 @@ def connack_result(body: bytes) -> tuple[bool, int]:
     return bool(body[0] & 1), body[1]
 
 
+# MQTT 5 property identifiers and how their values are laid out: a fixed number of bytes, "varint",
+# "str" (two-byte length and bytes; binary data too) or "pair" (two such strings: a user property).
+_PROPERTY_LAYOUT = {
+    0x01: 1, 0x02: 4, 0x03: "str", 0x08: "str", 0x09: "str", 0x0B: "varint", 0x11: 4, 0x12: "str",
+    0x13: 2, 0x15: "str", 0x16: "str", 0x17: 1, 0x18: 4, 0x19: 1, 0x1A: "str", 0x1C: "str", 0x1F: "str",
+    0x21: 2, 0x22: 2, 0x23: 2, 0x24: 1, 0x25: 1, 0x26: "pair", 0x27: 4, 0x28: 1, 0x29: 1, 0x2A: 1,
+}
+SERVER_KEEP_ALIVE = 0x13
+
+
+def connack_server_keep_alive(body: bytes) -> int | None:
+    """An MQTT 5 CONNACK's Server Keep Alive: the broker may shorten our keepalive, and we must follow."""
+    length, at = _varint_at(body, 2, len(body))
+    end = at + length
+    while at < end:
+        identifier = body[at]
+        at += 1
+        layout = _PROPERTY_LAYOUT.get(identifier)
+        if layout is None:
+            raise ProtocolError(f"an unknown CONNACK property {identifier:#04x}")
+        if identifier == SERVER_KEEP_ALIVE:
+            return int.from_bytes(body[at:at + 2], "big")
+        if layout == "varint":
+            _, at = _varint_at(body, at, end)
+        elif layout in ("str", "pair"):
+            for _ in range(2 if layout == "pair" else 1):
+                at += 2 + int.from_bytes(body[at:at + 2], "big")
+        else:
+            at += layout
+    return None
+
+
 def suback_codes(body: bytes, *, v5: bool) -> bytes:
     """The granted QoS or failure code (0x80 and up) of each filter of a SUBACK."""
     at = 2

@@ -38,6 +38,7 @@ class Mosquitto:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     users: dict[str, str] | None = None  # if given, only these usernames and passwords may connect
+    extra_conf: str = ""  # more lines of mosquitto.conf
 
     @property
     def url(self) -> str:
@@ -58,6 +59,7 @@ class Mosquitto:
             "max_queued_messages 1000000\n"
             "max_inflight_messages 1000\n"
             "log_dest none\n"
+            f"{self.extra_conf}"
         )
         self.process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:

@@ -19,6 +19,7 @@ from tests.ingest.harness import publish_all, publisher, wait_until
 from tests.servers import Mosquitto
 
 TOPIC = "meters/+/readings"
+ACK_SETTLE_S = 1.0  # paho sends an ack from its own thread: time for it to reach the broker before a restart
 
 
 @contextmanager
@@ -95,10 +96,12 @@ def test_unacknowledged_messages_come_again_after_a_reconnect_and_old_acks_are_n
             assert (again.topic, again.payload) == (first.topic, first.payload)
             assert again.generation > first.generation
             source.ack([first])  # stored, but delivered on the old connection: must not be sent
+            time.sleep(ACK_SETTLE_S)
             broker.restart()
             (third,) = take(source, 1, timeout_s=30)
             assert third.payload == first.payload
             source.ack([third])
+            time.sleep(ACK_SETTLE_S)
             broker.restart()
             assert source.connected.wait(30)
             assert queued_after(source, 1.5) == []
@@ -115,6 +118,23 @@ def test_a_quiet_connection_is_kept_alive_by_pings(mosquitto, mqtt_client, caplo
         publish_all(client, readings(1))
         assert take(source, 1)[0].payload == b'{"n": 0}'
         client.disconnect()
+    assert not [r for r in caplog.records if "lost the MQTT broker" in r.getMessage()]
+
+
+def test_a_keepalive_shortened_by_the_broker_is_followed(tmp_path, mqtt_client, caplog):
+    """MQTT 5: a broker may answer the CONNACK with a shorter Server Keep Alive (Mosquitto's max_keepalive)."""
+    broker = Mosquitto(tmp_path, extra_conf="max_keepalive 10\n")  # Mosquitto's least
+    broker.start()
+    try:
+        with caplog.at_level(logging.WARNING), running_source(mqtt_client, broker.port, keepalive_s=60) as source:
+            assert source.connected.wait(10)
+            time.sleep(25)  # Mosquitto drops a client silent for 1.5 keepalives (15 s), seen at 18 s
+            client = publisher(broker.port)
+            publish_all(client, readings(1))
+            assert take(source, 1)[0].payload == b'{"n": 0}'
+            client.disconnect()
+    finally:
+        broker.stop()
     assert not [r for r in caplog.records if "lost the MQTT broker" in r.getMessage()]
 
 

@@ -11,6 +11,7 @@ from ingest.mqtt_wire import (
     SUBACK,
     Message,
     ProtocolError,
+    connack_server_keep_alive,
     first_packet,
     make_reader,
     puback_packets,
@@ -90,3 +91,13 @@ def test_first_packet_waits_for_the_whole_packet():
 def test_a_malformed_packet_is_a_protocol_error(bad):
     with pytest.raises(ProtocolError):
         make_reader(v5=False)(bad, 1, [], [])
+
+
+def test_a_connacks_server_keep_alive_is_found_among_its_properties():
+    props = Properties(PacketTypes.CONNACK)
+    props.AssignedClientIdentifier = "auto-1"
+    props.UserProperty = ("region", "north")
+    props.ReceiveMaximum = 20
+    props.ServerKeepAlive = 15
+    assert connack_server_keep_alive(b"\x00\x00" + props.pack()) == 15
+    assert connack_server_keep_alive(b"\x00\x00\x03\x21\x00\x14") is None  # only a receive maximum
