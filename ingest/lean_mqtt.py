@@ -179,7 +179,8 @@ class LeanMqttSource:
                     self._control(packet)
                 others.clear()
                 for message in messages:
-                    self._put(message)
+                    if not self._put(message):
+                        return  # stopping: what was not queued is unacknowledged, so the broker keeps it
                 messages.clear()
             try:
                 chunk = sock.recv(READ_BYTES)
@@ -202,15 +203,16 @@ class LeanMqttSource:
             raise ConnectionLost(f"the broker sent DISCONNECT, reason {disconnect_reason(packet.body):#04x}")
         # PINGRESP needs nothing: any packet received counts as the broker being alive.
 
-    def _put(self, message: Message) -> None:
-        """Queue for the writer; while the queue is full (the store is slow or down), keep the connection alive."""
+    def _put(self, message: Message) -> bool:
+        """Queue for the writer; while the queue is full (the store is slow or down), keep the connection
+        alive. False if the source was stopped first."""
         while True:
             try:
                 self.messages.put(message, timeout=self._tick_s())
-                return
+                return True
             except queue.Full:
                 if self._stopping.is_set():
-                    return
+                    return False
                 self._ping_if_due()
 
     def _keep_alive(self) -> None:

@@ -210,3 +210,28 @@ def test_a_connection_gone_silent_is_given_up_and_made_again(mosquitto, mqtt_cli
             client.disconnect()
     finally:
         proxy.close()
+
+
+def test_the_lean_client_keeps_its_connection_while_the_writer_is_stalled(tmp_path, caplog):
+    """A full queue (the store slow or down) stops the reading, not the pings: the lean client's own rule,
+    so this test is for it alone."""
+    broker = Mosquitto(tmp_path)  # not the mosquitto fixture, which would run this once per client
+    broker.start()
+    options = MqttOptions(host="127.0.0.1", port=broker.port, topic=TOPIC, client_id="stalled", keepalive_s=1)
+    source = LeanMqttSource(options, max_queued=2)
+    source.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            assert source.connected.wait(10)
+            client = publisher(broker.port)
+            publish_all(client, readings(6))
+            time.sleep(4)  # the writer takes nothing
+            got = take(source, 6)
+            client.disconnect()
+            # Nothing was acknowledged: after a reconnect the broker would send all six again.
+            assert queued_after(source, 2.0) == []
+        assert [m.payload for m in got] == [p for _, p in readings(6)]
+        assert not [r for r in caplog.records if "lost the MQTT broker" in r.getMessage()]
+    finally:
+        source.stop()
+        broker.stop()
