@@ -211,3 +211,16 @@ def test_the_audit_trail_keeps_what_anxin_did_to_each_alert_in_order(database):
             ("raised", "warning", T0 + 5 * HOUR, None), ("resolved", "probably out", T0 + 6 * HOUR, None),
             ("reopened", "alarm", T0 + 12 * HOUR, None)]
         assert trail(session, by_meter["m3"]) == [("raised", "alarm", T0 + 14 * HOUR, None)]  # recorded already resolved
+
+
+def test_each_raised_alert_is_reported_with_its_own_id(database):
+    """The notifier and the tick's logs go by these ids: each must name the alert of its own meter."""
+    severities = ["warning", "alarm", "warning", "alarm", "alarm"]
+    episodes = [episode(meter=f"m{i}", started=T0 + i * HOUR, severity=s) for i, s in enumerate(severities)]
+    report = sync(database, episodes, now=T0 + 20 * HOUR)
+    assert len(report.raised) == 5
+    with database.session() as session:
+        for synced in report.raised:
+            stored = session.get(Alert, synced.id)
+            assert (stored.meter_id, stored.severity) == (synced.meter_id, synced.severity)
+        assert [e.action for e in events_of(session, report.raised[0].id)] == ["raised"]
