@@ -16,9 +16,19 @@ from sqlalchemy import ColumnElement, Row, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from store.batches import chunks, one_of
+from store.bulk import insert_rows
 from store.errors import InvalidTransition, NotFound
 from store.links import current_households
-from store.models import SEVERITY_RANK, Alert, AlertAction, AlertEvent, AlertStatus, Outcome, Severity, User
+from store.models import (
+    SEVERITY_RANK,
+    Alert,
+    AlertAction,
+    AlertEvent,
+    AlertStatus,
+    Outcome,
+    Severity,
+    User,
+)
 
 AUTO_RESOLVED_NOTE = "resolved automatically: the condition ended"
 LATE_NOTE = "recorded already resolved: the data showing it arrived after it had ended"
@@ -174,10 +184,10 @@ def _insert_alerts(session: Session, kind: str, rows: list[dict]) -> list[Synced
 
     On SQLite the ids come back from ``INSERT ... RETURNING``, which SQLAlchemy sends as multi-row
     batches; they are matched to the rows by episode (meter, start), which is unique for a kind. On
-    PostgreSQL the ids are drawn from the table's sequence in one query, then the rows go in one
-    executemany (which psycopg pipelines): psycopg parses each long multi-row batch's text in
-    Python, which made ``RETURNING`` 2 to 3 times slower there, and reading the ids back by episode
-    afterwards cost a query per 500 alerts.
+    PostgreSQL the ids are drawn from the table's sequence in one query, then the rows go in by
+    ``COPY`` (``store.bulk``): psycopg parses each long multi-row batch's text in Python, which
+    made ``RETURNING`` 2 to 3 times slower there, and reading the ids back by episode afterwards
+    cost a query per 500 alerts.
     """
     if not rows:
         return []
@@ -189,7 +199,7 @@ def _insert_alerts(session: Session, kind: str, rows: list[dict]) -> list[Synced
     else:
         ids = session.scalars(text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
                               {"table": _ALERTS.name, "n": len(rows)}).all()
-        session.execute(insert(_ALERTS), [{**row, "id": alert_id} for row, alert_id in zip(rows, ids)])
+        insert_rows(session, _ALERTS, [{**row, "id": alert_id} for row, alert_id in zip(rows, ids)])
     return [SyncedAlert(alert_id, row["meter_id"], kind, row["severity"]) for row, alert_id in zip(rows, ids)]
 
 
@@ -223,8 +233,7 @@ def _record_sync(session: Session, report: SyncReport, now: datetime, escalation
         *(_event(alert.id, AlertAction.auto_resolved, now, AUTO_RESOLVED_NOTE) for alert in report.resolved),
         *(_event(alert.id, AlertAction.raised, now, str(alert.severity)) for alert in report.recorded),
     ]
-    if events:
-        session.execute(insert(AlertEvent.__table__), events)
+    insert_rows(session, AlertEvent.__table__, events)
 
 
 def _event(alert_id: int, action: AlertAction, now: datetime, detail: str) -> dict:

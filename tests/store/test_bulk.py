@@ -1,0 +1,47 @@
+"""``store.bulk.insert_rows`` (COPY on PostgreSQL) stores exactly what SQLAlchemy's own insert stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import insert, select
+
+from store.bulk import insert_rows
+from store.models import Alert, AlertAction, AlertEvent, AlertStatus
+
+AT = datetime(2026, 11, 1, 8, 30, 15, 123456, tzinfo=UTC)
+
+
+def an_alert(meter: str) -> dict:
+    return {"meter_id": meter, "kind": "inactivity", "severity": "warning", "status": AlertStatus.open,
+            "started_at": AT, "raised_at": AT.astimezone(timezone(timedelta(hours=8))), "ended_at": None,
+            "created_at": AT, "updated_at": AT, "resolution_note": None, "household_id": None}
+
+
+def events(alert_id: int) -> list[dict]:
+    awkward = 'tab\there, newline\nhere, backslash \\N, quote " and 安心'
+    return [{"alert_id": alert_id, "at": AT + timedelta(seconds=i), "user_id": None, "action": action,
+             "detail": detail} for i, (action, detail) in enumerate(
+                [(AlertAction.raised, "warning"), (AlertAction.auto_resolved, awkward), (AlertAction.raised, None)])]
+
+
+def stored(session, alert_id: int) -> list[tuple]:
+    rows = session.execute(select(AlertEvent.at, AlertEvent.action, AlertEvent.detail, AlertEvent.user_id)
+                           .where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.at))
+    return [tuple(row) for row in rows]
+
+
+def test_rows_inserted_in_bulk_read_back_as_an_ordinary_insert_stores_them(database):
+    with database.session() as session:
+        insert_rows(session, Alert.__table__, [an_alert("bulk")])
+        session.execute(insert(Alert.__table__), [an_alert("plain")])
+        bulk = session.scalars(select(Alert).where(Alert.meter_id == "bulk")).one()
+        plain = session.scalars(select(Alert).where(Alert.meter_id == "plain")).one()
+        columns = [c.name for c in Alert.__table__.columns if c.name not in ("id", "meter_id")]
+        assert [getattr(bulk, c) for c in columns] == [getattr(plain, c) for c in columns]
+        assert bulk.escalation_level == 0 and bulk.raised_at == AT  # a default, and a time in another zone
+        insert_rows(session, AlertEvent.__table__, events(bulk.id))
+        session.execute(insert(AlertEvent.__table__), events(plain.id))
+        assert stored(session, bulk.id) == stored(session, plain.id)
+        assert stored(session, bulk.id)[1][2] == events(0)[1]["detail"]
+        insert_rows(session, AlertEvent.__table__, [])  # nothing to do
