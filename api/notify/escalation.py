@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.access import scope_for
@@ -190,8 +190,30 @@ def notify_round(
         report.reminded += 1
 
 
-def open_alert_ids(session: Session) -> list[int]:
-    """The alerts nobody has acknowledged yet: the only ones that get notices."""
-    return list(session.scalars(select(Alert.id).where(Alert.status == AlertStatus.open,
-                                                       Alert.severity != Severity.info).order_by(Alert.id)))
+def due_alert_ids(session: Session, *, now: datetime, settings: NotifySettings) -> list[int]:
+    """The open alerts for which ``notify_round`` may have something to do at ``now``.
+
+    Every open alert is a candidate, but in a city most of them have nothing due in a given round:
+    looking at each in its own transaction made a round of 70,000 open alerts last minutes. This
+    query mirrors the conditions of ``notify_round`` (never narrower): no notice yet, worse since
+    the last notice, an escalation due, or a reminder due.
+    """
+    worse = select(AlertEvent.id).where(
+        AlertEvent.alert_id == Alert.id, AlertEvent.at > Alert.notified_at,
+        AlertEvent.action.in_([AlertAction.severity_raised, AlertAction.reopened])).exists()
+    due = [Alert.notified_at.is_(None), worse]
+    for severity in Severity:
+        when = timing(settings, severity)
+        timed = []
+        if when.escalate is not None:
+            cutoff = now - when.escalate  # since = escalated_at, or else the later of created_at and raised_at
+            timed.append(and_(Alert.escalation_level < TOP, or_(
+                Alert.escalated_at <= cutoff,
+                and_(Alert.escalated_at.is_(None), Alert.created_at <= cutoff, Alert.raised_at <= cutoff))))
+        if when.remind is not None:
+            timed.append(Alert.notified_at <= now - when.remind)
+        if timed:
+            due.append(and_(Alert.severity == severity, or_(*timed)))
+    return list(session.scalars(select(Alert.id).where(
+        Alert.status == AlertStatus.open, Alert.severity != Severity.info, or_(*due)).order_by(Alert.id)))
 

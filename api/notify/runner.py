@@ -14,7 +14,7 @@ from datetime import datetime
 import httpx
 
 from api.notify.digest import cadres_due, digest_date, queue_digest
-from api.notify.escalation import RoundReport, notify_round, open_alert_ids
+from api.notify.escalation import RoundReport, due_alert_ids, notify_round
 from api.notify.outbox import OutboxReport, deliver_due
 from api.settings import Settings
 from store.db import Database
@@ -48,7 +48,7 @@ class Notifier:
         notify, tz = self.settings.notify, self.settings.tz
         report = TickReport()
         with self.db.session() as session:
-            ids = open_alert_ids(session)
+            ids = due_alert_ids(session, now=now, settings=notify)
         for alert_id in ids:
             with self.db.session() as session:
                 alert = session.get(Alert, alert_id, with_for_update=True)
