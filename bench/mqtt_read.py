@@ -70,10 +70,9 @@ def drain_paho(port: int, client_id: str, expected: int, *, protocol: str, manua
 def drain_lean(port: int, client_id: str, expected: int, *, protocol: str) -> float:
     """CPU seconds (both threads) for the lean client to deliver ``expected`` queued messages to a writer
     that takes up to 1,000 at a time and acknowledges them together, as ``ingest.service`` does."""
-    import queue
-
     from ingest.lean_mqtt import LeanMqttSource
     from ingest.mqtt import MqttOptions
+    from ingest.service import next_batch
 
     source = LeanMqttSource(MqttOptions("127.0.0.1", port, TOPIC, client_id, protocol=protocol,
                                         receive_maximum=RECEIVE_MAXIMUM))
@@ -81,12 +80,9 @@ def drain_lean(port: int, client_id: str, expected: int, *, protocol: str) -> fl
     source.start()
     received = 0
     while received < expected:
-        batch = [source.messages.get(timeout=30)]
-        while len(batch) < 1000:
-            try:
-                batch.append(source.messages.get_nowait())
-            except queue.Empty:
-                break
+        batch = next_batch(source.messages, 1000, timeout_s=30)
+        if not batch:
+            raise TimeoutError(f"the lean client delivered {received} of {expected} messages")
         source.ack(batch)
         received += len(batch)
     cpu = time.process_time() - started

@@ -51,8 +51,8 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _string(text: str | bytes) -> bytes:
-    data = text.encode() if isinstance(text, str) else text
+def _string(text: str) -> bytes:
+    data = text.encode()
     return len(data).to_bytes(2, "big") + data
 
 
@@ -113,7 +113,9 @@ def connack_server_keep_alive(body: bytes) -> int | None:
         at += 1
         layout = _PROPERTY_LAYOUT.get(identifier)
         if layout is None:
-            raise ProtocolError(f"an unknown CONNACK property {identifier:#04x}")
+            # A property newer than this table: its length is unknown, so the rest cannot be read.
+            # Keep the configured keepalive rather than refuse a broker that is otherwise fine.
+            return None
         if identifier == SERVER_KEEP_ALIVE:
             return int.from_bytes(body[at:at + 2], "big")
         if layout == "varint":
@@ -143,19 +145,11 @@ def disconnect_reason(body: bytes) -> int:
 def packet_at(buffer: bytes, pos: int) -> tuple[int, int, int] | None:
     """(first byte, start of body, end of packet) of the packet at ``pos``; None if not wholly received."""
     end = len(buffer)
-    i, length, shift = pos + 1, 0, 0
-    while True:  # the remaining length: at most four bytes of seven bits
-        if i >= end:
-            return None
-        byte = buffer[i]
-        i += 1
-        length |= (byte & 127) << shift
-        if not byte & 128:
-            break
-        shift += 7
-        if shift > 21:
-            raise ProtocolError("a remaining length longer than four bytes")
-    return (buffer[pos], i, i + length) if i + length <= end else None
+    try:
+        length, start = _varint_at(buffer, pos + 1, end)
+    except _CutShort:  # the remaining length itself is not all here yet
+        return None
+    return (buffer[pos], start, start + length) if start + length <= end else None
 
 
 def make_reader(*, v5: bool):
@@ -206,11 +200,16 @@ def first_packet(buffer: bytes) -> tuple[Packet, bytes] | None:
     return Packet(first >> 4, first & 15, buffer[start:stop]), buffer[stop:]
 
 
+class _CutShort(ProtocolError):
+    """A variable byte integer running past ``stop``: malformed inside a packet, not yet received at its head."""
+
+
 def _varint_at(buffer: bytes, at: int, stop: int) -> tuple[int, int]:
+    """MQTT's variable byte integer at ``at`` and where it ends."""
     value, shift = 0, 0
     while True:
         if at >= stop:
-            raise ProtocolError("a variable byte integer cut short by the end of its packet")
+            raise _CutShort("a variable byte integer cut short by the end of its packet")
         byte = buffer[at]
         at += 1
         value |= (byte & 127) << shift

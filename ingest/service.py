@@ -67,22 +67,9 @@ class Ingester:
     def run(self, stop: threading.Event) -> None:
         """Process batches until ``stop`` is set; whatever is unacknowledged then is redelivered later."""
         while not stop.is_set():
-            batch = self._next_batch(timeout_s=0.2)
+            batch = next_batch(self.source.messages, self.max_batch, timeout_s=0.2)
             if batch and self._store(batch, stop):
                 self.source.ack(batch)
-
-    def _next_batch(self, timeout_s: float) -> list[Message]:
-        """Wait for one message, then take whatever else is already queued: big batches only under load."""
-        try:
-            batch = [self.source.messages.get(timeout=timeout_s)]
-        except queue.Empty:
-            return []
-        while len(batch) < self.max_batch:
-            try:
-                batch.append(self.source.messages.get_nowait())
-            except queue.Empty:
-                break
-        return batch
 
     def _store(self, batch: list[Message], stop: threading.Event) -> bool:
         received_ms = to_ms(self.clock())
@@ -166,6 +153,20 @@ class Ingester:
             return False, None
         finally:
             self.metrics.batch_held.set(0)
+
+
+def next_batch(messages: queue.Queue[Message], max_batch: int, *, timeout_s: float) -> list[Message]:
+    """Wait for one message, then take whatever else is already queued: big batches only under load."""
+    try:
+        batch = [messages.get(timeout=timeout_s)]
+    except queue.Empty:
+        return []
+    while len(batch) < max_batch:
+        try:
+            batch.append(messages.get_nowait())
+        except queue.Empty:
+            break
+    return batch
 
 
 def _new_readings(readings: Sequence[Reading], result: WriteResult) -> Sequence[Reading]:

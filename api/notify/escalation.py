@@ -202,7 +202,7 @@ def due_alert_ids(session: Session, *, now: datetime, settings: NotifySettings) 
         AlertEvent.alert_id == Alert.id, AlertEvent.at > Alert.notified_at,
         AlertEvent.action.in_([AlertAction.severity_raised, AlertAction.reopened])).exists()
     due = [Alert.notified_at.is_(None), worse]
-    for severity in Severity:
+    for severity in (Severity.warning, Severity.alarm):  # info goes only into the digest
         when = timing(settings, severity)
         timed = []
         if when.escalate is not None:

@@ -101,3 +101,17 @@ def test_a_connacks_server_keep_alive_is_found_among_its_properties():
     props.ServerKeepAlive = 15
     assert connack_server_keep_alive(b"\x00\x00" + props.pack()) == 15
     assert connack_server_keep_alive(b"\x00\x00\x03\x21\x00\x14") is None  # only a receive maximum
+
+
+def test_a_connack_property_newer_than_the_table_keeps_the_configured_keepalive():
+    # 0x7f is no MQTT 5 property: its length is unknown, so nothing after it can be read, but the
+    # broker accepted us and the connection must not be refused (that would reconnect for ever).
+    assert connack_server_keep_alive(b"\x00\x00\x04\x7f\x01\x13\x00") is None
+    assert connack_server_keep_alive(b"\x00\x00\x06\x13\x00\x0a\x7f\x01\x02") == 10  # found before it
+
+
+@pytest.mark.parametrize("cut", range(1, 5))
+def test_a_remaining_length_cut_short_waits_for_more(cut):
+    whole = publish("meters/a/readings", bytes(20000), v5=False)  # a remaining length of three bytes
+    assert first_packet(whole[:cut]) is None
+    assert make_reader(v5=False)(whole[:cut], 1, [], []) == 0

@@ -45,3 +45,13 @@ def test_rows_inserted_in_bulk_read_back_as_an_ordinary_insert_stores_them(datab
         assert stored(session, bulk.id) == stored(session, plain.id)
         assert stored(session, bulk.id)[1][2] == events(0)[1]["detail"]
         insert_rows(session, AlertEvent.__table__, [])  # nothing to do
+
+
+def test_a_column_left_out_gets_its_python_default_as_an_ordinary_insert_gives_it(database):
+    # ``status`` has a default in Python only (no server default): COPY must send it itself.
+    row = {key: value for key, value in an_alert("bulk").items() if key != "status"}
+    with database.session() as session:
+        insert_rows(session, Alert.__table__, [row])
+        session.execute(insert(Alert.__table__), [{**row, "meter_id": "plain"}])
+        statuses = session.execute(select(Alert.meter_id, Alert.status).order_by(Alert.meter_id)).all()
+        assert [tuple(s) for s in statuses] == [("bulk", AlertStatus.open), ("plain", AlertStatus.open)]
