@@ -247,25 +247,25 @@ def test_any_split_into_steps_gives_the_same_episodes_and_state(readings, data):
 def test_the_night_sequence_finds_what_a_search_by_hand_finds():
     """Remembered nights (before every night) then learned ones; queries below, among and after them."""
     rng = np.random.default_rng(7)
-    window, meters = 3, np.array(["a", "b", "c", "d"], dtype=object)
-    remembered = np.full((len(meters), window), np.nan)
+    window, meters = 3, 4  # meters as positions: rows of ``remembered``
+    remembered = np.full((meters, window), np.nan)
     remembered[0, 1:] = [2.0, 1.0]  # NaN on the left
     remembered[2, :] = [0.5, 3.0, 2.5]
-    learned = pd.DataFrame({"meter_id": ["a", "a", "b", "c", "c", "c"], "night": [20_001, 20_004, 20_002, 20_000,
-                                                                                  20_001, 20_005],
+    learned = pd.DataFrame({"meter": [0, 0, 1, 2, 2, 2], "night": [20_001, 20_004, 20_002, 20_000, 20_001, 20_005],
                             "rate": [0.2, 4.0, 1.5, 6.0, 0.1, 2.0]})
-    sequence = _NightSequence(meters, remembered, learned)
-    queries = pd.DataFrame({"meter_id": rng.choice(meters, 200), "night": rng.integers(19_998, 20_008, 200)})
+    sequence = _NightSequence(remembered, learned["meter"].to_numpy(), learned["night"].to_numpy(),
+                              learned["rate"].to_numpy())
+    queries = pd.DataFrame({"meter": rng.integers(0, meters, 200), "night": rng.integers(19_998, 20_008, 200)})
 
     def by_hand(meter, night):
-        old = [r for r in remembered[list(meters).index(meter)] if not np.isnan(r)]
-        new = learned[(learned["meter_id"] == meter) & (learned["night"] < night)]["rate"].tolist()
+        old = [r for r in remembered[meter] if not np.isnan(r)]
+        new = learned[(learned["meter"] == meter) & (learned["night"] < night)]["rate"].tolist()
         return (old + new)[-window:]
 
     expected = [by_hand(m, n) for m, n in queries.itertuples(index=False)]
-    lowest, found = sequence.lowest_before(queries["meter_id"].to_numpy(), queries["night"].to_numpy(), window)
+    lowest, found = sequence.lowest_before(queries["meter"].to_numpy(), queries["night"].to_numpy(), window)
     assert found.tolist() == [bool(e) for e in expected]
     np.testing.assert_array_equal(lowest[found], [min(e) for e in expected if e])
-    last = sequence.last_before(queries["meter_id"].to_numpy(), queries["night"].to_numpy(), window)
+    last = sequence.last_before(queries["meter"].to_numpy(), queries["night"].to_numpy(), window)
     padded = [[np.nan] * (window - len(e)) + e for e in expected]
     np.testing.assert_array_equal(last, np.array(padded))
