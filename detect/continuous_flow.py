@@ -203,8 +203,8 @@ class ContinuousFlowDetector(BaseEstimator):
         )
         over_before = day + (time_of_day >= self.night_end_ms_)  # nights keyed below this are over
 
-        # Each meter as its position among this step's meters: grouping and searching on small
-        # integers, not on the ids (objects), is most of this method's cost saved.
+        # Meters as their positions among this step's meters: grouping and searching on integers
+        # costs a fraction of doing it on the ids, which are Python objects.
         position, step_meters = pd.factorize(meters)
         prior = carry[[*_NIGHT_COLUMNS, *self._learned_columns()]].reindex(step_meters)
         has_pending = prior["night"].notna().to_numpy()
