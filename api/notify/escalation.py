@@ -44,6 +44,7 @@ from store.models import (
 )
 
 TOP = 2
+NOTIFIED = (Severity.warning, Severity.alarm)  # the severities notified one by one; info goes only into the digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +141,7 @@ def notify_round(
 
     Only open alerts get notices; once someone acknowledges or resolves an alert, they stop.
     """
-    if alert.status != AlertStatus.open or alert.severity == Severity.info:
+    if alert.status != AlertStatus.open or alert.severity not in NOTIFIED:
         return
     out = {"now": now, "tz": tz, "public_url": public_url}
     if alert.notified_at is None:
@@ -202,7 +203,7 @@ def due_alert_ids(session: Session, *, now: datetime, settings: NotifySettings) 
         AlertEvent.alert_id == Alert.id, AlertEvent.at > Alert.notified_at,
         AlertEvent.action.in_([AlertAction.severity_raised, AlertAction.reopened])).exists()
     due = [Alert.notified_at.is_(None), worse]
-    for severity in (Severity.warning, Severity.alarm):  # info goes only into the digest
+    for severity in NOTIFIED:
         when = timing(settings, severity)
         timed = []
         if when.escalate is not None:
@@ -215,5 +216,5 @@ def due_alert_ids(session: Session, *, now: datetime, settings: NotifySettings) 
         if timed:
             due.append(and_(Alert.severity == severity, or_(*timed)))
     return list(session.scalars(select(Alert.id).where(
-        Alert.status == AlertStatus.open, Alert.severity != Severity.info, or_(*due)).order_by(Alert.id)))
+        Alert.status == AlertStatus.open, Alert.severity.in_(NOTIFIED), or_(*due)).order_by(Alert.id)))
 
