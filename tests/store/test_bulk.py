@@ -1,12 +1,14 @@
-"""``store.bulk.insert_rows`` (COPY on PostgreSQL) stores exactly what SQLAlchemy's own insert stores."""
+"""``store.bulk`` (COPY on PostgreSQL, the driver's executemany on SQLite) stores exactly what
+SQLAlchemy's own insert stores, and gives each row its own id."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import insert, select
 
-from store.bulk import insert_rows
+from store.bulk import insert_rows, insert_rows_returning_ids
 from store.models import Alert, AlertAction, AlertEvent, AlertStatus
 
 AT = datetime(2026, 11, 1, 8, 30, 15, 123456, tzinfo=UTC)
@@ -55,3 +57,20 @@ def test_a_column_left_out_gets_its_python_default_as_an_ordinary_insert_gives_i
         session.execute(insert(Alert.__table__), [{**row, "meter_id": "plain"}])
         statuses = session.execute(select(Alert.meter_id, Alert.status).order_by(Alert.meter_id)).all()
         assert [tuple(s) for s in statuses] == [("bulk", AlertStatus.open), ("plain", AlertStatus.open)]
+
+
+def test_ids_come_back_in_the_order_of_the_rows_across_statements(database, monkeypatch):
+    # Five parameters a statement fit no whole row of twelve: one row a statement on SQLite.
+    monkeypatch.setattr(database.engine.dialect, "insertmanyvalues_max_parameters", 5)
+    rows = [{**an_alert(f"m{i}"), "started_at": AT - timedelta(hours=i % 3)} for i in (3, 1, 4, 0, 2)]
+    with database.session() as session:
+        ids = insert_rows_returning_ids(session, Alert.__table__, rows, key=("meter_id", "started_at"))
+        assert len(set(ids)) == 5
+        assert [session.get(Alert, alert_id).meter_id for alert_id in ids] == [row["meter_id"] for row in rows]
+        assert insert_rows_returning_ids(session, Alert.__table__, [], key=("meter_id",)) == []
+
+
+def test_a_time_without_a_zone_is_refused_even_beside_the_same_time_with_one(database):
+    naive = {**an_alert("naive"), "created_at": AT.replace(tzinfo=None)}
+    with database.session() as session, pytest.raises(ValueError, match="naive datetime"):
+        insert_rows(session, Alert.__table__, [an_alert("aware"), naive])
