@@ -56,10 +56,11 @@ def insert_rows_returning_ids(session: Session, table: Table, rows: Sequence[dic
     columns, values = _bound_rows(table, rows, connection.dialect)
     at = [[column.name for column in columns].index(name) for name in key]
     per_statement = max(1, connection.dialect.insertmanyvalues_max_parameters // len(columns))
+    returning = " RETURNING " + ", ".join(map(connection.dialect.identifier_preparer.quote, ["id", *key]))
     by_key: dict[tuple, int] = {}
     for start in range(0, len(values), per_statement):
         batch = values[start:start + per_statement]
-        statement = _insert_sql(connection.dialect, table, columns, len(batch)) + f" RETURNING id, {', '.join(key)}"
+        statement = _insert_sql(connection.dialect, table, columns, len(batch)) + returning
         by_key.update((tuple(returned[1:]), returned[0])
                       for returned in connection.exec_driver_sql(statement, tuple(v for row in batch for v in row)))
     return [by_key[tuple(row[i] for i in at)] for row in values]
