@@ -125,7 +125,9 @@ class Publisher(threading.Thread):
                 m = i % self.meters
                 if rng.random() < 0.5:
                     totals[m] += round(float(rng.uniform(0.5, 40.0)), 1)
-                payload = json.dumps({"ts": round(time.time(), 3), "total_l": float(totals[m])})
+                # Whole milliseconds, rounded down: a ts rounded up would lie up to 0.5 ms in the future
+                # and make a sample's lag negative.
+                payload = json.dumps({"ts": time.time_ns() // 1_000_000 / 1000, "total_l": float(totals[m])})
                 client.publish(f"meters/{ids[m]}/readings", payload, qos=1)
                 self.sent += 1
                 i += 1
