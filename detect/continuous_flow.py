@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from detect import register
-from detect.episodes import concat_episodes, make_episodes
+from detect.episodes import concat_episodes, make_episodes, meter_index
 from detect.localtime import local_ms
 
 _HOUR_MS = 3_600_000
@@ -236,7 +236,7 @@ class ContinuousFlowDetector(BaseEstimator):
         night_meters = nights["meter"].to_numpy()
         last = np.r_[night_meters[1:] != night_meters[:-1], True] if len(nights) else np.zeros(0, dtype=bool)
         tail = nights[last]  # each meter's nights are in order: its last is its latest
-        state = pd.DataFrame(index=pd.Index(step_meters[tail["meter"].to_numpy()], dtype=object))
+        state = pd.DataFrame(index=meter_index(step_meters[tail["meter"].to_numpy()]))
         state["night"] = tail["night"].to_numpy("float64")
         state["night_l"] = tail["litres"].to_numpy()
         state["night_h"] = tail["hours"].to_numpy()
@@ -286,7 +286,7 @@ class ContinuousFlowDetector(BaseEstimator):
         first_rows = rows[np.r_[True, block[rows][1:] != block[rows][:-1]]] if len(rows) else rows
         new = tail_raised[block[first_rows]] == _NO_RUN
         tail_raised[block[first_rows][new]] = received[first_rows][new]
-        tail = pd.DataFrame({"since": tail_since}, index=pd.Index(meters[last], dtype=object))
+        tail = pd.DataFrame({"since": tail_since}, index=meter_index(meters[last]))
         tail["raised"] = np.where(tail_since == _NO_RUN, _NO_RUN, tail_raised).astype("int64")
         return closed_episodes, tail
 

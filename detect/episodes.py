@@ -43,6 +43,16 @@ def concat_episodes(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[EPISODE_COLUMNS]
 
 
+def meter_index(meters) -> pd.Index:
+    """An index of meters for a carry or a lookup, in the meters' own dtype.
+
+    The monitor and the backtest pass meters as int64 codes, which pandas looks up and aligns several
+    times faster than Python objects; other ids (strings, from a notebook) stay objects, as they came.
+    """
+    meters = np.asarray(meters)
+    return pd.Index(meters, dtype=meters.dtype if meters.dtype.kind in "iu" else object)
+
+
 def sort_readings(readings: pd.DataFrame) -> pd.DataFrame:
     """Readings in the order a detector consumes them: by meter, then arrival, then data time."""
     if in_order(readings):  # a backtest sorts once; its pieces stay sorted

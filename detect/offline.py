@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 
-from detect.episodes import concat_episodes, in_order, make_episodes
+from detect.episodes import concat_episodes, in_order, make_episodes, meter_index
 
 _HOUR_MS = 3_600_000
 _CHUNK = 1 << 14  # queries per pass of _median_of_last
@@ -110,7 +110,7 @@ class OfflineDetector(BaseEstimator):
         meters = uploads["meter_id"].to_numpy()
         arrival = uploads["received_ms"].to_numpy()
         first = np.r_[True, meters[1:] != meters[:-1]]
-        step_meters = pd.Index(meters[first], dtype=meters.dtype)
+        step_meters = meter_index(meters[first])
         block = np.cumsum(first) - 1
         prior = carry.reindex(step_meters)
         prev = np.where(first, prior["last_arrival"].to_numpy(dtype="float64")[block], np.r_[np.nan, arrival[:-1]])

@@ -20,8 +20,8 @@ from sklearn.covariance import EllipticEnvelope
 from sklearn.ensemble import IsolationForest
 
 from detect import register
-from detect.episodes import (concat_episodes, ffill_within_meters, make_episodes, next_true_within_meters,
-                             sort_readings)
+from detect.episodes import (concat_episodes, ffill_within_meters, make_episodes, meter_index,
+                             next_true_within_meters, sort_readings)
 from detect.localtime import local_ms
 
 _HOUR_MS = 3_600_000
@@ -348,10 +348,10 @@ class UnusualPatternDetector(BaseEstimator):
     def _rows(self, steps: pd.DataFrame, carry: pd.DataFrame) -> dict:
         """The fresh readings as arrays, with what each tells: use, gaps, local time, the silence it ends."""
         steps = steps[steps["note"].to_numpy() != "stale"].reset_index(drop=True)
-        meters = steps["meter_id"].to_numpy(dtype=object)
+        meters = steps["meter_id"].to_numpy()
         first = np.r_[True, meters[1:] != meters[:-1]] if len(meters) else np.zeros(0, dtype=bool)
         block = np.cumsum(first) - 1
-        prior = carry.reindex(pd.Index(meters[first], dtype=object))
+        prior = carry.reindex(meter_index(meters[first]))
         ts = steps["ts_ms"].to_numpy("int64")
         litres = steps["consumption_l"].to_numpy("float64")
         prev_ts = np.where(first, prior["last_ts"].to_numpy("float64")[block], np.r_[np.nan, ts[:-1]])
@@ -366,7 +366,7 @@ class UnusualPatternDetector(BaseEstimator):
                                 prior["last_active_hour"].to_numpy("float64"))
         meter_state = pd.DataFrame({"last_use_ms": last_use[1][np.r_[first[1:], True]],
                                     "last_active_hour": last_hour[1][np.r_[first[1:], True]]},
-                                   index=pd.Index(meters[first], dtype=object)) if len(meters) else None
+                                   index=meter_index(meters[first])) if len(meters) else None
         return {
             "meter_id": meters, "first": first, "block": block, "prior": prior, "ts": ts,
             "received": steps["received_ms"].to_numpy("int64"), "litres": np.nan_to_num(litres), "bad": bad,
@@ -445,7 +445,7 @@ class UnusualPatternDetector(BaseEstimator):
         prior = rows["prior"]
         from_carry = rows["first"][start] & ~g["continues"] & prior["day"].notna().to_numpy()[rows["block"][start]]
         carried = prior.iloc[rows["block"][start[from_carry]]]
-        carried_days = carried[_DAY_COLUMNS].assign(meter_id=carried.index.to_numpy(dtype=object),
+        carried_days = carried[_DAY_COLUMNS].assign(meter_id=carried.index.to_numpy(),
                                                     completed_by=start[from_carry])
         days = pd.concat([carried_days.reset_index(drop=True), done], ignore_index=True)
         days = days.astype({"clean": bool, "flagged": bool})
@@ -465,7 +465,7 @@ class UnusualPatternDetector(BaseEstimator):
         waiting = prior[prior["waiting_day"].notna()]
         waiting_rows = np.flatnonzero(rows["first"])[np.flatnonzero(prior["waiting_day"].notna().to_numpy())]
         candidates = pd.concat([
-            pd.DataFrame({"meter_id": waiting.index.to_numpy(dtype=object), "day": waiting["waiting_day"].to_numpy(),
+            pd.DataFrame({"meter_id": waiting.index.to_numpy(), "day": waiting["waiting_day"].to_numpy(),
                           "first_h": waiting["waiting_first_h"].to_numpy(), "day_l": waiting["waiting_l"].to_numpy(),
                           "night_l": waiting["waiting_night_l"].to_numpy(),
                           "active": waiting["waiting_active"].to_numpy(),
@@ -483,9 +483,9 @@ class UnusualPatternDetector(BaseEstimator):
         pending = pd.DataFrame({"waiting_day": still["day"], "waiting_first_h": still["first_use_h"],
                                 "waiting_l": still["daily_l"], "waiting_night_l": still["night_l"],
                                 "waiting_active": still["active_hours"], "waiting_flagged": still["flagged"]},
-                               index=pd.Index(still.index, dtype=object))
+                               index=still.index)
         # A meter seen in this step whose waiting day was settled (or dropped) waits for nothing now.
-        pending = pending.reindex(pd.Index(rows["meter_id"][rows["first"]], dtype=object))
+        pending = pending.reindex(meter_index(rows["meter_id"][rows["first"]]))
         return judged, pending
 
     def _episodes(self, events: pd.DataFrame, rows: dict, carry: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -493,7 +493,7 @@ class UnusualPatternDetector(BaseEstimator):
 
         An unusual verdict opens an episode unless one is open; a whole day judged usual closes it.
         """
-        seen = pd.Index(rows["meter_id"][rows["first"]], dtype=object)
+        seen = meter_index(rows["meter_id"][rows["first"]])
         prior = carry[["since", "raised"]].reindex(seen).fillna(_NO_EPISODE).astype("int64")
         if events.empty:
             return make_episodes([], kind=self.kind, severity="info", started_ms=[], raised_ms=[]), prior
@@ -655,7 +655,7 @@ def _isin(meters, days, keys: pd.MultiIndex) -> np.ndarray:
     found = np.zeros(len(meters), dtype=bool)
     candidates = np.flatnonzero(pd.Index(meters).isin(keys.get_level_values(0)))
     if len(candidates):
-        pairs = pd.MultiIndex.from_arrays([np.asarray(meters, dtype=object)[candidates],
+        pairs = pd.MultiIndex.from_arrays([np.asarray(meters)[candidates],
                                            np.asarray(days, dtype="float64")[candidates]])
         found[candidates] = pairs.isin(keys)
     return found

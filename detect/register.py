@@ -45,7 +45,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from detect.episodes import sort_readings
+from detect.episodes import meter_index, sort_readings
 
 MAX_FLOW_L_PER_H = 3125.0
 """Overload flow Q4 of a DN15 household meter (Q3 = 2.5 m³/h, times 1.25): no more can pass."""
@@ -222,7 +222,7 @@ class _Rules:
                 "pending_l": end_pending[last],
                 "pending_ts": end_pending_ts[last].astype("int64"),
             },
-            index=pd.Index(meters[last], dtype=object),
+            index=meter_index(meters[last]),
         )
         return used, why, tail
 
