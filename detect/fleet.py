@@ -228,9 +228,13 @@ def _still_needed(outages: pd.DataFrame, offline_started: np.ndarray) -> pd.Data
 
 
 def _first_seen(known: pd.Series, readings: pd.DataFrame) -> pd.Series:
+    """Each meter's first arrival: ``known`` (sorted by meter, as this returns it), with ``readings``' meters."""
     if readings.empty:
         return known
     fresh = readings.groupby("meter_id", sort=False)["received_ms"].min()
+    at = known.index.get_indexer(fresh.index)
+    if (at >= 0).all() and (fresh.to_numpy() >= known.to_numpy()[at]).all():
+        return known  # a tick's usual case: no meter is new, none arrived before it first did
     return pd.concat([known, fresh]).groupby(level=0).min().astype("int64")
 
 

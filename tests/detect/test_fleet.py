@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 
 from detect.episodes import concat_episodes
-from detect.fleet import FleetOutageDetector
+from detect.fleet import FleetOutageDetector, _first_seen
 from detect.offline import OfflineDetector
 from tests.detect.readings import H
 
@@ -270,3 +270,17 @@ def test_causal_no_look_ahead(readings, data):
         return {(r.kind, r.meter_id, r.started_ms, r.raised_ms) for r in episodes.itertuples() if r.raised_ms <= cut}
 
     assert raised_by_cut(seen) == raised_by_cut(full)
+
+
+@pytest.mark.parametrize("case", ["known meters, later", "one arrives earlier than it first did", "a new meter"])
+def test_first_seen_is_each_meters_earliest_arrival_of_all_it_has_seen(case):
+    known = pd.Series([5 * H, 2 * H, 9 * H], index=pd.Index([10, 20, 30]), dtype="int64")
+    arrived = {"known meters, later": [(20, 11 * H), (10, 12 * H), (20, 13 * H)],
+               "one arrives earlier than it first did": [(10, 12 * H), (30, 1 * H)],
+               "a new meter": [(40, 12 * H), (10, 12 * H), (15, 14 * H)]}[case]
+    readings = pd.DataFrame(arrived, columns=["meter_id", "received_ms"])
+    expected = {10: 5 * H, 20: 2 * H, 30: 9 * H}
+    for meter, received in arrived:
+        expected[meter] = min(expected.get(meter, received), received)
+    pd.testing.assert_series_equal(_first_seen(known, readings),
+                                   pd.Series(expected, dtype="int64").sort_index())
