@@ -39,8 +39,9 @@ def _readings(start_h: int, hours: int, rng: np.random.Generator, totals: np.nda
     return pd.DataFrame(rows, columns=["meter_id", "ts_ms", "total_l", "received_ms"])
 
 
-def _step_all(detectors, carries: dict, batch: pd.DataFrame, until_ms: int) -> dict:
-    """One monitor tick (as Monitor._step does it): every detector steps, the fleet over the offline episodes."""
+def step_all(detectors, carries: dict, batch: pd.DataFrame, until_ms: int) -> tuple[dict, dict]:
+    """One monitor tick (as Monitor._step does it): every detector steps, the fleet over the offline episodes.
+    Returns the episodes and the new carries, by kind."""
     by_kind = {d.kind: empty_episodes() for d in detectors}
     new = {}
     for d in detectors:
@@ -48,7 +49,7 @@ def _step_all(detectors, carries: dict, batch: pd.DataFrame, until_ms: int) -> d
             new[d.kind] = regroup(d, by_kind, batch, carries.get(d.kind), until_ms=until_ms)
         else:
             by_kind[d.kind], new[d.kind] = d.step(batch, carries.get(d.kind), until_ms=until_ms)
-    return new
+    return by_kind, new
 
 
 def _cells(value) -> int:
@@ -67,7 +68,7 @@ def test_more_ticks_over_the_same_meters_do_not_grow_any_carry():
     tick_h = 6
     for tick in range(4 * 21):  # three weeks of six-hour ticks
         start_h = tick * tick_h
-        carries = _step_all(detectors, carries, _readings(start_h, tick_h, rng, totals), (start_h + tick_h) * H)
+        _, carries = step_all(detectors, carries, _readings(start_h, tick_h, rng, totals), (start_h + tick_h) * H)
         sizes.append({kind: _cells(carry) for kind, carry in carries.items()})
     # Ten days in, every window (8 upload gaps, 7 learned nights) is full: the carries stay that size.
     settled = sizes[4 * 10]

@@ -13,15 +13,16 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from detect.backtest import decode_meters, in_step_order, learns, regroup, regroups
+from detect.backtest import decode_meters, in_step_order, learns
 from detect.continuous_flow import ContinuousFlowDetector
-from detect.episodes import empty_episodes, meter_index, sort_readings
+from detect.episodes import meter_index, sort_readings
 from detect.fleet import FleetOutageDetector
 from detect.inactivity import InactivityDetector
 from detect.offline import OfflineDetector
 from detect.pattern import UnusualPatternDetector
 from tests.detect.readings import H
 from tests.detect.test_backtest import varied_silences
+from tests.detect.test_carry_bounded import step_all
 
 FIT_DAYS = 28
 STEP_H = 12
@@ -35,22 +36,17 @@ def _ticks(readings: pd.DataFrame) -> list[tuple[dict, dict]]:
                                ContinuousFlowDetector(), FleetOutageDetector()])
     history = readings[received < FIT_DAYS * 24 * H]
     detectors = [clone(d).fit(history) if learns(d) else d.fit() for d in detectors]
-    carries: dict = {d.kind: None for d in detectors}
+    carries: dict = {}
     ticks = []
     for until_h in range(FIT_DAYS * 24, int(received.max() // H) + STEP_H + 1, STEP_H):
         batch = readings[(received >= (until_h - STEP_H) * H) & (received < until_h * H)]
-        by_kind = {d.kind: empty_episodes() for d in detectors}
-        for d in detectors:
-            if regroups(d):
-                carries[d.kind] = regroup(d, by_kind, batch, carries[d.kind], until_ms=until_h * H)
-            else:
-                by_kind[d.kind], carries[d.kind] = d.step(batch, carries[d.kind], until_ms=until_h * H)
-        ticks.append((by_kind, dict(carries)))
+        by_kind, carries = step_all(detectors, carries, batch, until_h * H)
+        ticks.append((by_kind, carries))
     return ticks
 
 
 def _frames(carry) -> dict[str, pd.DataFrame | pd.Series]:
-    """A carry's frames keyed by meter: the fleet's carry holds two, every other detector's is one."""
+    """A carry's frames keyed by meter: the fleet's is its first arrivals (its outages are not by meter)."""
     if isinstance(carry, pd.DataFrame):
         return {"carry": carry}
     return {"first_seen": carry.first_seen}
