@@ -2,9 +2,12 @@
 
 Run: ``python -m bench.backtest [--meters 1000] [--days 365]``. The readings CSV is simulated once
 and cached under ``bench/out/`` (not timed). Then, side by side in one run: ``pandas.read_csv`` of
-the file alone, ``read_readings_csv`` (read and parse times), and ``backtest`` with every detector of
-``build_detectors(DetectSettings())``. Prints readings per second and CPU seconds of each stage, and
-the ratio of the whole backtest (parse + detect) to ``read_csv`` alone.
+the file alone (the reference: pandas keeps its strings in Arrow, since anxin installs pyarrow), the
+same with the strings as Python objects (as pandas reads without pyarrow), ``read_readings_csv``
+(read and parse times; a plain file by Arrow), the same by the pandas path that other files take
+(the two frames must be equal), and ``backtest`` with every detector of ``build_detectors(DetectSettings())``.
+Prints readings per second and CPU seconds of each stage, and the ratio of the whole backtest
+(parse + detect) to each ``read_csv``.
 
 With ``--jobs N`` (default: 2, the cores of the reference machine) the detectors also run in N
 worker processes, each stepping a shard of the meters, side by side with one process; the two must
@@ -78,10 +81,17 @@ def main(argv: list[str] | None = None) -> None:
     kept = args.allocator == "keep" and keep_freed_memory()
     csv = readings_csv(args.meters, args.days, args.seed)
     _, t_csv, c_csv = timed(lambda: pd.read_csv(csv))
+    _, t_objects, c_objects = timed(lambda: pd.read_csv(csv, dtype={c: object for c in ("meter_id", "ts", "received_at")}))
     frame, t_parse, c_parse = timed(lambda: read_readings_csv(csv))
+    by_pandas, t_pandas, c_pandas = timed(lambda: read_readings_csv(csv, arrow=False))
+    if not by_pandas.equals(frame):
+        raise SystemExit("read_readings_csv by Arrow and by pandas gave different frames")
+    del by_pandas
     n = len(frame)
     episodes, t_detect, c_detect = timed(lambda: backtest(frame, build_detectors(DetectSettings())))
-    rows = [("pandas.read_csv alone (reference)", t_csv, c_csv), ("read + parse times", t_parse, c_parse),
+    rows = [("pandas.read_csv alone (reference)", t_csv, c_csv),
+            ("pandas.read_csv, strings as objects", t_objects, c_objects), ("read + parse times", t_parse, c_parse),
+            ("read + parse times by pandas, no Arrow", t_pandas, c_pandas),
             ("detectors, one process", t_detect, c_detect),
             ("backtest total (parse + detect)", t_parse + t_detect, c_parse + c_detect)]
     if args.jobs > 1:
@@ -95,11 +105,12 @@ def main(argv: list[str] | None = None) -> None:
           f"load average {os.getloadavg()[0]:.2f}; glibc allocator: {'freed memory kept' if kept else 'as it is'}")
     for name, seconds, cpu in rows:
         print(f"  {name:38s} {seconds:8.2f} s wall {cpu:8.2f} s CPU  {n / seconds:12,.0f} readings/s")
-    for name, seconds, cpu in rows[2:]:
+    for name, seconds, cpu in rows[4:]:
         if name.startswith("detectors"):
             print(f"  {name}: {n / seconds:,.0f} readings/s (target 1,000,000)")
         else:
-            print(f"  ratio {name} / read_csv alone: {seconds / t_csv:.1f}x wall, {cpu / c_csv:.1f}x CPU (target 5x)")
+            print(f"  ratio {name} / read_csv alone: {seconds / t_csv:.1f}x wall, {cpu / c_csv:.1f}x CPU (target 5x); "
+                  f"/ read_csv with strings as objects: {seconds / t_objects:.1f}x wall, {cpu / c_objects:.1f}x CPU")
 
 
 if __name__ == "__main__":

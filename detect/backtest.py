@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import inspect
 import multiprocessing
-import re
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import cached_property
@@ -30,13 +29,13 @@ import pandas as pd
 from sklearn.base import clone
 
 from detect import register
-from detect.csvio import ALERTS_CSV_COLUMNS, CsvFormatError, parse_times_ms, to_iso
+from detect.csvio import (ALERTS_CSV_COLUMNS, CsvFormatError, parse_times_ms, refuse_blank_meter_ids,
+                          refuse_times_without_offset, to_iso)
 from detect.episodes import concat_episodes, empty_episodes, row_ranges, sort_readings
 
 
 _DAY_MS = 86_400_000
 AWAY_CSV_COLUMNS = ["meter_id", "start", "end"]
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
 def learns(detector) -> bool:
@@ -379,14 +378,9 @@ def read_away_csv(path: str | Path) -> pd.DataFrame:
     missing = [c for c in AWAY_CSV_COLUMNS if c not in raw.columns]
     if missing:
         raise CsvFormatError(f"{path}: missing column(s) {missing}; an away CSV has meter_id,start,end")
-    if (raw["meter_id"].str.strip() == "").any():
-        raise CsvFormatError(f"{path}: every row needs a meter_id")
+    refuse_blank_meter_ids(raw["meter_id"], path)
     for column in ("start", "end"):
-        naive = ~raw[column].str.strip().str.contains(_OFFSET)
-        if naive.any():
-            line = int(np.flatnonzero(naive.to_numpy())[0]) + 2  # the header is line 1
-            raise CsvFormatError(f"{path}: line {line}: {column} {raw[column].iloc[line - 2]!r} needs a UTC offset, "
-                                 "e.g. 2026-11-22T08:00:00+08:00")
+        refuse_times_without_offset(raw[column], column, path)
     start, end = parse_times_ms(raw["start"], "start"), parse_times_ms(raw["end"], "end")
     backwards = ~(end > start)
     if backwards.any():

@@ -20,9 +20,7 @@ from ingest.payload import METER_ID_PATTERN, PayloadRules
 from store.dead_letters import Rejection
 from store.errors import CsvFormatError
 from store.readings import READINGS_CSV_COLUMNS, Reading, ReadingsStore
-from store.times import from_ms
-
-_OFFSET = r"(?:Z|z|[+-]\d\d:?\d\d)$"
+from store.times import ISO_OFFSET, from_ms
 
 
 @dataclass
@@ -132,7 +130,7 @@ def check_rows(
 def _times_ms(values: pd.Series, refuse, column: str) -> np.ndarray:
     """ISO 8601 times with an offset as epoch ms; a row without one is refused (and given 0)."""
     text = values.str.strip()
-    has_offset = text.str.contains(_OFFSET, regex=True)
+    has_offset = text.str.contains(ISO_OFFSET)
     times = pd.to_datetime(text.where(has_offset), utc=True, format="ISO8601", errors="coerce")
     bad = times.isna().to_numpy()
     refuse(bad, f"{column} must be an ISO 8601 time with an offset, like 2024-05-01T10:00:00+08:00")

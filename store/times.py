@@ -5,7 +5,11 @@ The conversions are exact (integer arithmetic), so a time survives any number of
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+
+# The end of an ISO 8601 time that says its offset: Z, +08:00 or +0800. CSV times must have one.
+ISO_OFFSET = re.compile(r"(?:Z|z|[+-]\d\d:?\d\d)$")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)

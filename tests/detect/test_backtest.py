@@ -119,7 +119,7 @@ def test_the_away_csv_is_read_as_epoch_milliseconds(tmp_path):
         ("meter,start,end\nm1,2026-11-01T00:00:00Z,2026-11-02T00:00:00Z\n", "meter_id,start,end"),
         ("meter_id,start,end\nm1,2026-11-01T00:00:00,2026-11-02T00:00:00Z\n", "line 2: start .* needs a UTC offset"),
         ("meter_id,start,end\nm1,2026-11-02T00:00:00Z,2026-11-01T00:00:00Z\n", "line 2: a window must end after"),
-        ("meter_id,start,end\n,2026-11-01T00:00:00Z,2026-11-02T00:00:00Z\n", "every row needs a meter_id"),
+        ("meter_id,start,end\n,2026-11-01T00:00:00Z,2026-11-02T00:00:00Z\n", "line 2: every row needs a meter_id"),
         ("meter_id,start,end\nm1,tomorrow+08:00,2026-11-02T00:00:00Z\n", "ISO 8601"),
     ],
 )
