@@ -31,7 +31,7 @@ from sklearn.base import clone
 from detect import register
 from detect.csvio import (ALERTS_CSV_COLUMNS, CsvFormatError, parse_times_ms, refuse_blank_meter_ids,
                           refuse_times_without_offset, to_iso)
-from detect.episodes import concat_episodes, empty_episodes, row_ranges, sort_readings
+from detect.episodes import concat_episodes, empty_episodes, objects, row_ranges, sort_readings
 
 
 _DAY_MS = 86_400_000
@@ -216,7 +216,7 @@ def decode_meters(episodes: pd.DataFrame, names: np.ndarray) -> pd.DataFrame:
     ids = episodes["meter_id"].to_numpy(dtype=object).copy()
     coded = np.fromiter((not isinstance(m, str) for m in ids), dtype=bool, count=len(ids))
     ids[coded] = names[ids[coded].astype("int64")]
-    return episodes.assign(meter_id=ids)
+    return episodes.assign(meter_id=objects(ids, episodes.index))
 
 
 def _walk_forward(readings: pd.DataFrame, detector, replay: _Replay, windows: dict, history: _History) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from detect.backtest import decode_meters, in_step_order, learns, regroup, regroups, takes_away
-from detect.episodes import empty_episodes, sort_readings
+from detect.episodes import empty_episodes, meter_index, sort_readings
 from detect.register import SharedSteps, takes_steps
 from detect.shard import Members, Shard
 from store.alerts import Episode, SyncReport, sync_episodes
@@ -84,7 +84,7 @@ class MeterCodes:
 
     def encode_windows(self, away: pd.DataFrame) -> pd.DataFrame:
         """Away windows of the meters with a code (the others have no readings to judge), coded."""
-        codes = self.ids.get_indexer(away["meter_id"].to_numpy(dtype=object))
+        codes = self.ids.get_indexer(meter_index(away["meter_id"].to_numpy(dtype=object)))
         known = codes >= 0
         return away[known].assign(meter_id=codes[known].astype("int64"))
 
@@ -93,11 +93,12 @@ class MeterCodes:
         return decode_meters(episodes, self.ids.to_numpy())
 
     def _codes(self, ids: np.ndarray) -> np.ndarray:
-        codes = self.ids.get_indexer(ids)
+        # An object Index on both sides (see meter_index): given strings, pandas 3 makes Arrow ones.
+        codes = self.ids.get_indexer(meter_index(ids))
         unknown = codes < 0
         if unknown.any():
-            self.ids = self.ids.append(pd.Index(np.sort(pd.unique(ids[unknown])), dtype=object))
-            codes[unknown] = self.ids.get_indexer(ids[unknown])
+            self.ids = meter_index(np.concatenate([self.ids.to_numpy(), np.sort(pd.unique(ids[unknown]))]))
+            codes[unknown] = self.ids.get_indexer(meter_index(ids[unknown]))
         return codes.astype("int64")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from detect.episodes import meter_index
 from store.models import FLEET
 
 
@@ -78,11 +79,11 @@ class Members:
         """Per meter id, whether the shard owns it, as ``Shard.owns`` says."""
         if self.shard.whole:
             return np.ones(len(meter_ids), dtype=bool)
-        at = self.ids.get_indexer(meter_ids)
+        at = self.ids.get_indexer(meter_index(meter_ids))  # an object Index, as in MeterCodes
         unseen = at < 0
         if unseen.any():
             fresh = pd.unique(meter_ids[unseen])
-            self.ids = self.ids.append(pd.Index(fresh, dtype=object))
+            self.ids = meter_index(np.concatenate([self.ids.to_numpy(), fresh]))
             self._mine = np.r_[self._mine, self.shard.owns(fresh)]
-            at[unseen] = self.ids.get_indexer(meter_ids[unseen])
+            at[unseen] = self.ids.get_indexer(meter_index(meter_ids[unseen]))
         return self._mine[at]

@@ -15,9 +15,10 @@ from sklearn.base import clone
 
 from detect.backtest import decode_meters, in_step_order, learns
 from detect.continuous_flow import ContinuousFlowDetector
-from detect.episodes import meter_index, sort_readings
+from detect.episodes import make_episodes, meter_index, sort_readings
 from detect.fleet import FleetOutageDetector
 from detect.inactivity import InactivityDetector
+from detect.monitor import MeterCodes
 from detect.offline import OfflineDetector
 from detect.pattern import UnusualPatternDetector
 from tests.detect.readings import H
@@ -95,3 +96,19 @@ def test_a_meter_index_keeps_integer_codes_and_makes_anything_else_objects(meter
     index = meter_index(meters)
     assert index.dtype == dtype
     assert index.tolist() == meters.tolist()
+
+
+def test_the_monitors_codes_keep_meter_ids_as_objects_and_decode_to_objects():
+    # pandas 3 with pyarrow stores an all-string array in Arrow; the monitor's lookups and decoding
+    # are several times slower there (bench.tick), so the codes and the episodes keep Python objects.
+    codes = MeterCodes()
+    first = codes.encode(pd.DataFrame({"meter_id": ["m2", "m1", "m2"], "ts_ms": [0, 0, 1], "total_l": 1.0,
+                                       "received_ms": [0, 0, 1]}))
+    later = codes.encode(pd.DataFrame({"meter_id": pd.Series(["m3", "m1"], dtype="str"), "ts_ms": 2,
+                                       "total_l": 1.0, "received_ms": 2}))
+    assert codes.ids.dtype == object and codes.ids.tolist() == ["m1", "m2", "m3"]
+    assert first["meter_id"].tolist() == [0, 1, 1] and sorted(later["meter_id"].tolist()) == [0, 2]
+    episodes = codes.decode(make_episodes([2, 0], kind="inactivity", severity="warning", started_ms=[0, 0],
+                                          raised_ms=[1, 1]))
+    assert episodes["meter_id"].tolist() == ["m3", "m1"]
+    assert [str(episodes[column].dtype) for column in ("meter_id", "kind", "severity")] == ["object"] * 3
