@@ -75,8 +75,9 @@ def read_readings_csv(path: str | Path, *, arrow: bool = True) -> pd.DataFrame:
 
     A plain file (every cell filled, times ISO 8601 with an offset and at most milliseconds, as
     ``anxin simulate`` writes them) is read by Arrow, with the same result as pandas and 7.8x faster
-    (1.73 against 13.51 s for 8.76 million readings, ``python -m bench.backtest``). Any other file is read again by pandas, which also reads epoch seconds and says what is
-    wrong with a bad file. ``arrow=False`` reads every file by pandas (to compare the two).
+    (1.73 against 13.51 s for 8.76 million readings, ``python -m bench.backtest``). Any other file
+    is read again by pandas, which also reads epoch seconds and says what is wrong with a bad file.
+    ``arrow=False`` reads every file by pandas (to compare the two).
     """
     plain = _read_plain_readings_csv(path) if arrow else None
     return plain if plain is not None else _read_readings_csv_with_pandas(path)
