@@ -8,8 +8,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-# The end of an ISO 8601 time that says its offset: Z, +08:00 or +0800. CSV times must have one.
-ISO_OFFSET = re.compile(r"(?:Z|z|[+-]\d\d:?\d\d)$")
+# The end of an ISO 8601 time that says its offset: Z, +08:00, +0800, or +08 after a time of day (so
+# that a bare date's "-22" is no offset). CSV times must have one. Arrow, pandas and the MQTT payload's
+# datetime.fromisoformat read all of these, so each CSV path accepts the same times.
+ISO_OFFSET = re.compile(r"(?:Z|z|[+-]\d\d:?\d\d|[Tt ][\d:.,]*\d[+-]\d\d)$")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)

@@ -82,6 +82,16 @@ def test_times_arrow_does_not_read_fall_back_to_pandas(tmp_path, ts, wanted):
     pd.testing.assert_frame_equal(frame, expected([("m1", wanted, 1.0, wanted)]))
 
 
+@pytest.mark.parametrize("ts", ["2026-11-22T08:00:00+08:00", "2026-11-22T08:00:00+0800", "2026-11-22T08:00:00+08",
+                                "2026-11-22 08:00+08", "2026-11-22T00:00:00-00", "2026-11-22T00:00:00Z"])
+def test_every_iso_8601_offset_reads_the_same_by_arrow_and_by_pandas(tmp_path, ts):
+    path = write(tmp_path, f"meter_id,ts,total_l\nm1,{ts},1\n")
+    wanted = expected([("m1", ms("2026-11-22T00:00:00+00:00"), 1.0, ms("2026-11-22T00:00:00+00:00"))])
+    assert csvio._read_plain_readings_csv(path) is not None
+    pd.testing.assert_frame_equal(read_readings_csv(path), wanted)
+    pd.testing.assert_frame_equal(read_readings_csv(path, arrow=False), wanted)
+
+
 def test_a_repeated_column_falls_back_to_pandas_which_takes_the_first(tmp_path):
     path = write(tmp_path, "meter_id,ts,total_l,total_l\nm1,2026-11-01T00:00:00Z,1,2\n")
     assert csvio._read_plain_readings_csv(path) is None
@@ -101,6 +111,7 @@ def test_a_repeated_column_falls_back_to_pandas_which_takes_the_first(tmp_path):
         ("meter_id,ts,total_l\nm1,tomorrow+08:00,1\n", "ISO 8601"),
         ("meter_id,ts,total_l\nm1,2026-11-01T08:00:00+08:00,1\nm1,2026-11-01T09:00:00,2\n",
          "line 3: ts '2026-11-01T09:00:00' needs a UTC offset"),
+        ("meter_id,ts,total_l\nm1,2026-11-01,1\n", "line 2: ts '2026-11-01' needs a UTC offset"),  # "-01" is no offset
         ("meter_id,ts,total_l,received_at\nm1,2026-11-01T00:00:00Z,1,2026-11-01 08:00\n", "line 2: received_at .* offset"),
         ("meter_id,ts,total_l\nm1,2026-11-01T00:00:00Z,\n", "total_l must be a number"),
         ("meter_id,ts,total_l\nm1,2026-11-01T00:00:00Z,NaN\n", "total_l must be a number"),
