@@ -330,15 +330,16 @@ def run_database(database: str, url: str, seeded: Seeded, *, readings: Path, wor
                  port_for) -> None:
     print(f"{database}: {seeded.meters:,} households and meters, {seeded.open_alerts} open or acknowledged alerts; "
           f"the cadre sees {len(seeded.cadre_meters)} meters; the API on {args.workers} worker process(es)"
-          + (f", the baseline ({args.baseline}) on one" if args.baseline is not None else ""), flush=True)
+          + (f", the baseline ({args.baseline}) beside it" if args.baseline is not None else ""), flush=True)
     ref_port = port_for()
     reference = Server([sys.executable, "-m", "uvicorn", "bench.api:constant_app", "--port", str(ref_port)],
                        port=ref_port, env={}, log=work / "reference.log")
     env = {"ANXIN_DATABASE_URL": url, "ANXIN_READINGS_URL": f"sqlite:///{readings}"}
     apis = {"": api_server(ROOT, port=port_for(), env={**env, "ANXIN_API_WORKERS": str(args.workers)},
                            log=work / f"api-{database}.log")}
-    if args.baseline is not None:  # as it was shipped: one process (older versions have no ANXIN_API_WORKERS)
-        apis = {"baseline: ": api_server(args.baseline.resolve(), port=port_for(), env=env,
+    if args.baseline is not None:  # the same worker processes (a version older than ANXIN_API_WORKERS runs one)
+        apis = {"baseline: ": api_server(args.baseline.resolve(), port=port_for(),
+                                         env={**env, "ANXIN_API_WORKERS": str(args.workers)},
                                          log=work / f"baseline-{database}.log"), **apis}
     alerts = ["/api/v1/alerts?status=open,acknowledged"]
     meter_week = [f"/api/v1/meters/{m}/readings" for m in seeded.cadre_meters]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.access import Scope
@@ -35,10 +35,10 @@ ACTS_ON: dict[Role, frozenset[AlertKind]] = {
 class AlertRecord:
     """An alert with the names of the people who acknowledged and resolved it.
 
-    ``alert`` is an ``Alert``, or in lists a read-only row with the same attributes (cheaper to load).
+    ``alert`` is an ``Alert``, or in lists a read-only ``AlertListRow`` with the same attributes (cheaper to load).
     """
 
-    alert: Alert | Row
+    alert: Alert | store.AlertListRow
     acknowledged_by: str | None
     resolved_by: str | None
 
