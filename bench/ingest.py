@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -205,6 +205,7 @@ class Outcome:
     cpu_s: float
     maxrss_kb: int
     note: str = ""
+    servers_cpu_s: dict[str, float] = field(default_factory=dict)  # the broker's (and influxd's) CPU in the case
 
     @property
     def rate(self) -> float:
@@ -232,6 +233,23 @@ def _wait_ready(proc: subprocess.Popen) -> None:
 
 def _rusage_s(usage) -> float:
     return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_s(processes: dict[str, subprocess.Popen]) -> dict[str, float]:
+    """CPU seconds (user and system) each server process has used so far."""
+    import psutil
+
+    return {name: sum(psutil.Process(proc.pid).cpu_times()[:2]) for name, proc in processes.items()}
+
+
+def timed_with_servers(servers: dict[str, subprocess.Popen], run, *args) -> Outcome:
+    """``run(*args)``'s outcome, with the CPU the servers used meanwhile: on two shared cores, what a
+    consumer's rate leaves to the broker and to influxd shows what limits it."""
+    before = _cpu_s(servers)
+    outcome = run(*args)
+    after = _cpu_s(servers)
+    outcome.servers_cpu_s = {name: after[name] - before[name] for name in servers}
+    return outcome
 
 
 def run_mosquitto_sub(port: int, publisher: RawPublisher | None, n: int, readings: int) -> Outcome:
@@ -424,8 +442,9 @@ def _count_stored(readings_url: str) -> int:
 
 def _fmt(o: Outcome, broker: Outcome, paho: Outcome) -> str:
     rss = f"{o.maxrss_kb / 1024:.0f}" if o.maxrss_kb else "-"
+    servers = ", ".join(f"{name} {cpu * 100_000 / o.readings:.2f}" for name, cpu in o.servers_cpu_s.items())
     return (f"| {o.name} | {o.readings:,} | {o.seconds:.2f} | {o.rate:,.0f} | {o.rate / broker.rate:.1%} |"
-            f" {o.rate / paho.rate:.1%} | {o.cpu_s * 100_000 / o.readings:.2f} | {rss} |"
+            f" {o.rate / paho.rate:.1%} | {o.cpu_s * 100_000 / o.readings:.2f} | {servers} | {rss} |"
             f" {o.note} |")
 
 
@@ -480,17 +499,18 @@ def main(argv: list[str] | None = None) -> None:
             return RawPublisher(broker.port, messages)
 
         outcomes: list[Outcome] = []
+        broker_only = {"mosquitto": broker.process}
         if args.backlog:
             make_session(broker.port, "bench-mosquitto-sub", TOPIC, "3.1.1")
             publisher().run()
-            outcomes.append(run_mosquitto_sub(broker.port, None, n, readings))
-        else:
-            outcomes.append(run_mosquitto_sub(broker.port, publisher(), n, readings))
+        outcomes.append(timed_with_servers(broker_only, run_mosquitto_sub,
+                                           broker.port, None if args.backlog else publisher(), n, readings))
         forget_session(broker.port, "bench-mosquitto-sub", "3.1.1")
         make_session(broker.port, "bench-paho", TOPIC, args.protocol)
         if args.backlog:
             publisher().run()
-        outcomes.append(run_python_consumers(
+        outcomes.append(timed_with_servers(
+            broker_only, run_python_consumers,
             [("paho", ["_paho", str(broker.port), "bench-paho", str(n), str(args.batch), args.protocol])],
             None if args.backlog else publisher(), readings, "bare paho-mqtt (stores nothing)", args.protocol))
         forget_session(broker.port, "bench-paho", args.protocol)
@@ -515,8 +535,9 @@ def main(argv: list[str] | None = None) -> None:
                          for i, client_id in enumerate(ids)]
             label = (f"anxin ingester ({client}) -> {store}"
                      + (f", {count} processes on $share" if count > 1 else ""))
-            outcome = run_python_consumers(consumers, None if args.backlog else publisher(), readings, label,
-                                           args.protocol)
+            servers = broker_only if store == "sqlite" else {**broker_only, "influxd": influx.process}
+            outcome = timed_with_servers(servers, run_python_consumers, consumers,
+                                         None if args.backlog else publisher(), readings, label, args.protocol)
             for client_id in ids:
                 forget_session(broker.port, client_id, args.protocol)
             stored = _count_stored(readings_url)
@@ -527,8 +548,8 @@ def main(argv: list[str] | None = None) -> None:
         mosq, paho = outcomes[0], outcomes[1]
         print()
         print("| consumer | readings | s | readings/s | of broker | of bare paho | CPU s / 100k readings"
-              " | peak RSS MiB | |")
-        print("|---|---|---|---|---|---|---|---|---|")
+              " | servers' CPU s / 100k readings | peak RSS MiB | |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for o in outcomes:
             print(_fmt(o, mosq, paho))
         load = os.getloadavg()

@@ -5,7 +5,9 @@
 
 It feeds ``Ingester._store`` the same messages ``bench.ingest`` publishes, ``--per-batch`` messages at
 a time as the writer would take them from the queue, into a fresh SQLite file or a fresh InfluxDB
-1.x database (started through ``tests/servers.py``), and prints CPU seconds and wall time. To compare
+1.x database (started through ``tests/servers.py``), and prints CPU seconds and wall time. Into
+InfluxDB it also prints influxd's CPU, and how much of it went to the write's read of the stored
+points of the hours it touches (duplicates and the hourly roll-up). To compare
 two commits side by side, run it from each one's tree in turn, alternating, in the same minutes:
 
     for tree in ../old ../new; do (cd $tree && python -m bench.ingest_cpu --batch 96); done
@@ -29,9 +31,42 @@ class _NoSource:
     """``Ingester._store`` reads nothing from its source; acknowledging is MQTT's part, left out."""
 
 
-def measure(store_url: str, messages: list[Message], per_batch: int, readings: int) -> tuple[float, float]:
+class ServerCpu:
+    """influxd's CPU seconds over a run, and over the store's reads before its writes."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self._process = psutil.Process(pid)
+        self.total = self.reading = 0.0
+        self._started = self.now()
+
+    def now(self) -> float:
+        return sum(self._process.cpu_times()[:2])
+
+    def count_reads(self, store) -> None:
+        """Count influxd's CPU during each of ``store``'s reads of stored points apart."""
+        read = store._stored_points  # noqa: SLF001 - a bench may look inside
+
+        def counted(readings):
+            before = self.now()
+            try:
+                return read(readings)
+            finally:
+                self.reading += self.now() - before
+
+        store._stored_points = counted
+
+    def stop(self) -> None:
+        self.total = self.now() - self._started
+
+
+def measure(store_url: str, messages: list[Message], per_batch: int, readings: int,
+            server: ServerCpu | None = None) -> tuple[float, float]:
     """(CPU seconds, wall seconds) to store every message; raises if a reading is missing."""
     store = open_readings_store(store_url, writer="bench-ingest-cpu")
+    if server is not None:
+        server.count_reads(store)
     try:
         ingester = Ingester(source=_NoSource(), readings=store, dead_letters=lambda rejections: None)
         stop = threading.Event()
@@ -40,6 +75,8 @@ def measure(store_url: str, messages: list[Message], per_batch: int, readings: i
             if not ingester._store(messages[start:start + per_batch], stop):  # noqa: SLF001 - a bench may look inside
                 raise RuntimeError("a batch was not stored")
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if server is not None:
+            server.stop()
         if ingester.counters.readings_stored != readings:
             raise RuntimeError(f"stored {ingester.counters.readings_stored:,} of {readings:,} readings")
         return cpu, wall
@@ -72,11 +109,15 @@ def main(argv: list[str] | None = None) -> None:
         else:
             url = f"sqlite:///{workdir}/readings.db"
         load = Path("/proc/loadavg").read_text().split()[:3]
-        cpu, wall = measure(url, messages, args.per_batch, readings)
+        server = ServerCpu(influx.process.pid) if influx is not None else None
+        cpu, wall = measure(url, messages, args.per_batch, readings, server)
         print(f"# bench.ingest_cpu: {n:,} messages x {args.batch} = {readings:,} readings into {args.store},"
               f" {args.per_batch:,} messages a batch; load average {' '.join(load)}")
         print(f"CPU {cpu:.2f} s = {cpu / readings * 1e6:.2f} us a reading ({readings / cpu:,.0f} readings/s of CPU);"
               f" wall {wall:.2f} s ({readings / wall:,.0f} readings/s)")
+        if server is not None:
+            print(f"influxd CPU {server.total:.2f} s = {server.total / readings * 1e6:.2f} us a reading, of which"
+                  f" reading the stored points before writing {server.reading / readings * 1e6:.2f} us")
     finally:
         if influx is not None:
             influx.stop()

@@ -41,6 +41,8 @@ def test_single_readings_into_sqlite_against_both_references():
         row = rows[f"anxin ingester ({client}) -> sqlite"]
         assert re.fullmatch(r"[\d,]+ readings a write; 300 stored, checked", row[-1])
         assert re.fullmatch(r"\d+\.\d%", row[3])  # the ratio to the broker
+    for row in rows.values():  # the broker's CPU in each case, per 100k readings (0.00 at this size is possible:
+        assert re.fullmatch(r"mosquitto \d+\.\d\d", row[6])  # the kernel counts CPU in 10 ms ticks)
 
 
 def test_a_backlog_of_batches_drained_by_two_ingesters_on_a_shared_subscription():
@@ -62,6 +64,9 @@ def test_each_case_ends_its_sessions_so_the_next_case_gets_every_message():
     for store in ("sqlite", "influxdb"):
         shared = rows[f"anxin ingester (lean) -> {store}, 2 processes on $share"]
         assert shared[0] == "60" and shared[-1].endswith("60 stored, checked")
+        servers = dict(part.split() for part in shared[6].split(", "))  # the CPU of influxd too, into InfluxDB
+        assert set(servers) == ({"mosquitto"} if store == "sqlite" else {"mosquitto", "influxd"})
+        assert all(float(cpu) >= 0 for cpu in servers.values())
 
 
 def test_mqtt_3_1_1_for_the_bare_subscriber_and_the_ingesters():

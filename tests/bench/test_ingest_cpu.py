@@ -20,3 +20,8 @@ def test_it_stores_every_reading_and_prints_cpu_per_reading(store):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"1,920 readings into {store}, 7 messages a batch" in proc.stdout
     assert re.search(r"^CPU \d+\.\d\d s = \d+\.\d\d us a reading", proc.stdout, re.MULTILINE), proc.stdout
+    server = re.search(r"^influxd CPU (\d+\.\d\d) s = (\d+\.\d\d) us a reading, of which reading the stored points"
+                       r" before writing (\d+\.\d\d) us$", proc.stdout, re.MULTILINE)
+    assert (server is not None) == (store == "influxdb"), proc.stdout
+    if server is not None:
+        assert float(server[3]) <= float(server[2])
