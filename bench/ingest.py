@@ -235,20 +235,19 @@ def _rusage_s(usage) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _cpu_s(processes: dict[str, subprocess.Popen]) -> dict[str, float]:
-    """CPU seconds (user and system) each server process has used so far."""
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user and system) a process other than ours has used so far."""
     import psutil
 
-    return {name: sum(psutil.Process(proc.pid).cpu_times()[:2]) for name, proc in processes.items()}
+    return sum(psutil.Process(pid).cpu_times()[:2])
 
 
 def timed_with_servers(servers: dict[str, subprocess.Popen], run, *args) -> Outcome:
     """``run(*args)``'s outcome, with the CPU the servers used meanwhile: on two shared cores, what a
     consumer's rate leaves to the broker and to influxd shows what limits it."""
-    before = _cpu_s(servers)
+    before = {name: process_cpu_s(proc.pid) for name, proc in servers.items()}
     outcome = run(*args)
-    after = _cpu_s(servers)
-    outcome.servers_cpu_s = {name: after[name] - before[name] for name in servers}
+    outcome.servers_cpu_s = {name: process_cpu_s(proc.pid) - before[name] for name, proc in servers.items()}
     return outcome
 
 

@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.ingest import make_messages
+from bench.ingest import make_messages, process_cpu_s
 from ingest.mqtt_wire import Message
 from ingest.service import Ingester
 from store.readings import open_readings_store
@@ -32,33 +32,31 @@ class _NoSource:
 
 
 class ServerCpu:
-    """influxd's CPU seconds over a run, and over the store's reads before its writes."""
+    """influxd's CPU seconds over the timed run (``start`` to ``stop``), and over the store's reads
+    before its writes within it."""
 
     def __init__(self, pid: int) -> None:
-        import psutil
-
-        self._process = psutil.Process(pid)
+        self.pid = pid
         self.total = self.reading = 0.0
-        self._started = self.now()
-
-    def now(self) -> float:
-        return sum(self._process.cpu_times()[:2])
 
     def count_reads(self, store) -> None:
         """Count influxd's CPU during each of ``store``'s reads of stored points apart."""
         read = store._stored_points  # noqa: SLF001 - a bench may look inside
 
         def counted(readings):
-            before = self.now()
+            before = process_cpu_s(self.pid)
             try:
                 return read(readings)
             finally:
-                self.reading += self.now() - before
+                self.reading += process_cpu_s(self.pid) - before
 
         store._stored_points = counted
 
+    def start(self) -> None:
+        self.total = -process_cpu_s(self.pid)
+
     def stop(self) -> None:
-        self.total = self.now() - self._started
+        self.total += process_cpu_s(self.pid)
 
 
 def measure(store_url: str, messages: list[Message], per_batch: int, readings: int,
@@ -70,6 +68,8 @@ def measure(store_url: str, messages: list[Message], per_batch: int, readings: i
     try:
         ingester = Ingester(source=_NoSource(), readings=store, dead_letters=lambda rejections: None)
         stop = threading.Event()
+        if server is not None:  # over the same span as our CPU below
+            server.start()
         cpu, wall = time.process_time(), time.perf_counter()
         for start in range(0, len(messages), per_batch):
             if not ingester._store(messages[start:start + per_batch], stop):  # noqa: SLF001 - a bench may look inside

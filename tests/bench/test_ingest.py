@@ -66,7 +66,7 @@ def test_each_case_ends_its_sessions_so_the_next_case_gets_every_message():
         assert shared[0] == "60" and shared[-1].endswith("60 stored, checked")
         servers = dict(part.split() for part in shared[6].split(", "))  # the CPU of influxd too, into InfluxDB
         assert set(servers) == ({"mosquitto"} if store == "sqlite" else {"mosquitto", "influxd"})
-        assert all(float(cpu) >= 0 for cpu in servers.values())
+        assert all(re.fullmatch(r"\d+\.\d\d", cpu) for cpu in servers.values())
 
 
 def test_mqtt_3_1_1_for_the_bare_subscriber_and_the_ingesters():
