@@ -270,7 +270,7 @@ def freeze_startup_objects() -> int:
     does. With pandas, scikit-learn, SQLAlchemy and FastAPI imported that is about 220,000
     objects and 0.15 s on the 2-core machine: once or twice in each detector tick, and in the
     API a pause of every request in flight (its p99 on PostgreSQL fell about threefold; the
-    README's API section). Frozen, a full collection walks only what was made since. Startup's
+    API section of bench/RESULTS.md). Frozen, a full collection walks only what was made since. Startup's
     own garbage is collected first, since frozen objects are never collected.
     """
     gc.collect()

@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="CSV of the samples (default bench/out/soak-*.csv)")
     parser.add_argument("--warmup-s", type=float, default=None,
                         help="seconds left out of the slopes (default: 5 minutes, or until every meter has reported "
-                             "once, at most half the run); SQLite's page cache fills for longer, see the README")
+                             "once, at most half the run); SQLite's page cache fills for longer, see bench/RESULTS.md")
     parser.add_argument("--memory-log", action="store_true",
                         help="inside anxin, sample where the memory goes (SQLite caches, malloc, detector carries) "
                              "to <out>.memory.jsonl")

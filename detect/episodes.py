@@ -35,7 +35,7 @@ def make_episodes(
 def objects(values, index: pd.Index | None = None) -> pd.Series:
     """``values`` as a Series of Python objects. Given an all-string array, pandas 3 with pyarrow
     stores it in Arrow, where the detectors' many small takes, filters, concatenations and sorts of
-    episode frames are slower (10,000 rows: 2.6 to 3.0 ms against 2.0 ms; the README's tick section)."""
+    episode frames are slower (10,000 rows: 2.6 to 3.0 ms against 2.0 ms; the tick section of bench/RESULTS.md)."""
     return pd.Series(values, index=index, dtype=object)
 
 
