@@ -18,7 +18,7 @@ services:
 	bash tests/services.sh
 
 # Every benchmark in turn at its default (README) size, each against its reference in the same run;
-# about 35 minutes on the 2-core machine. The hour-long soak is `make soak`.
+# 30 to 45 minutes on the 2-core machine, by its speed that day. The hour-long soak is `make soak`.
 bench: $(BIN)/anxin services
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q wrk; }
 	$(BIN)/pip install -q -e '.[test,bench]'
