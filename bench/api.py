@@ -41,6 +41,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from bench.cpu import process_cpu_s
+
 ROOT = Path(__file__).resolve().parent.parent
 HOUR_MS = 3_600_000
 
@@ -188,17 +190,7 @@ class Server:
 
     def cpu_s(self) -> float:
         """User and system CPU seconds the server (and its worker processes) have used so far."""
-        import psutil
-
-        process = psutil.Process(self.process.pid)
-        total = 0.0
-        for p in [process, *process.children(recursive=True)]:
-            try:
-                times = p.cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        return process_cpu_s(self.process.pid, descendants=True)
 
     def __exit__(self, *exc) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.cpu import process_cpu_s
+
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "meters/+/readings"
 SHARED_TOPIC = "$share/anxin/meters/+/readings"
@@ -233,13 +235,6 @@ def _wait_ready(proc: subprocess.Popen) -> None:
 
 def _rusage_s(usage) -> float:
     return usage.ru_utime + usage.ru_stime
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user and system) a process other than ours has used so far."""
-    import psutil
-
-    return sum(psutil.Process(pid).cpu_times()[:2])
 
 
 def timed_with_servers(servers: dict[str, subprocess.Popen], run, *args) -> Outcome:

@@ -21,7 +21,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench.ingest import make_messages, process_cpu_s
+from bench.cpu import process_cpu_s
+from bench.ingest import make_messages
 from ingest.mqtt_wire import Message
 from ingest.service import Ingester
 from store.readings import open_readings_store
